@@ -1,0 +1,1 @@
+"""medgate gateway package."""

@@ -1,0 +1,98 @@
+"""Ledger state as namespaced key/value rows, and the overlay that block building writes through.
+
+State is derived from the log (ARCHITECTURE.md section 3). Keeping its storage shape generic, rows of
+``(namespace, key) -> canonical JSON bytes``, lets storage stay ignorant of what state means (as the
+log stays ignorant of what entries mean) and makes "rebuilt state equals incremental state" a plain
+comparison of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """Set ``(ns, key)`` to ``value``, or delete it when ``value`` is None."""
+
+    ns: str
+    key: str
+    value: bytes | None
+
+
+class StateReader(Protocol):
+    """Read access to state at one point of the log."""
+
+    def get(self, ns: str, key: str) -> bytes | None: ...
+
+    def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """Rows of ``ns`` whose key starts with ``prefix``, in key order."""
+        ...
+
+
+class MemoryState:
+    """A plain in-memory StateReader: the reference the stores are checked against."""
+
+    def __init__(self, rows: Mapping[tuple[str, str], bytes] | None = None) -> None:
+        self.rows: dict[tuple[str, str], bytes] = dict(rows or {})
+
+    def get(self, ns: str, key: str) -> bytes | None:
+        return self.rows.get((ns, key))
+
+    def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        for (row_ns, key), value in sorted(self.rows.items()):
+            if row_ns == ns and key.startswith(prefix):
+                yield key, value
+
+    def apply(self, changes: list[StateChange]) -> None:
+        for change in changes:
+            if change.value is None:
+                self.rows.pop((change.ns, change.key), None)
+            else:
+                self.rows[(change.ns, change.key)] = change.value
+
+
+class Overlay:
+    """Pending changes layered over a base reader; reads see the pending writes first.
+
+    Block building validates entry after entry against the state *after the previous entry*, so each
+    entry's changes go into the overlay before the next is validated; the store commits them all at once.
+    """
+
+    def __init__(self, base: StateReader) -> None:
+        self._base = base
+        self._pending: dict[tuple[str, str], bytes | None] = {}
+        self._log: list[StateChange] = []
+
+    def get(self, ns: str, key: str) -> bytes | None:
+        if (ns, key) in self._pending:
+            return self._pending[(ns, key)]
+        return self._base.get(ns, key)
+
+    def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        merged = dict(self._base.scan(ns, prefix))
+        for (row_ns, key), value in self._pending.items():
+            if row_ns != ns or not key.startswith(prefix):
+                continue
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        yield from sorted(merged.items())
+
+    def write(self, changes: list[StateChange]) -> None:
+        for change in changes:
+            self._pending[(change.ns, change.key)] = change.value
+            self._log.append(change)
+
+    def changes(self) -> list[StateChange]:
+        """The net changes, one per row, in first-write order (what the store must commit)."""
+        seen: dict[tuple[str, str], StateChange] = {}
+        for change in self._log:
+            seen.pop((change.ns, change.key), None)
+            seen[(change.ns, change.key)] = StateChange(
+                change.ns, change.key, self._pending[(change.ns, change.key)]
+            )
+        return list(seen.values())
