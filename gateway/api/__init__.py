@@ -1,0 +1,1 @@
+"""HTTP surface of the gateway: routes, dependencies and ASGI middleware."""

@@ -1,0 +1,101 @@
+"""Request dependencies: the app's services, bearer tokens, scope checks and peer identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.auth.peer import MemberDirectory, PeerIdentity, verify_peer_assertion
+from gateway.auth.replay import ReplayCache
+from gateway.auth.scopes import Action, allows
+from gateway.auth.smart import AccessGrant, TokenService
+from gateway.errors import AuthError, ForbiddenError, UnavailableError, UnsupportedMediaError
+from gateway.fhir.service import FhirService
+from gateway.settings import Settings
+
+Clock = Callable[[], int]
+"""Seconds since the epoch; passed in so tests can move time."""
+
+FHIR_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a request handler may use, built once by the app factory."""
+
+    settings: Settings
+    fhir: FhirService
+    tokens: TokenService
+    directory: MemberDirectory | None
+    replay: ReplayCache
+    clock: Clock
+
+
+def services(request: Request) -> Services:
+    found = request.app.state.services
+    assert isinstance(found, Services)  # noqa: S101 - set by create_app
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("a Bearer token is required", error="invalid_request")
+    return token.strip()
+
+
+BearerDep = Annotated[str, Depends(bearer_token)]
+
+
+def access_grant(svc: ServicesDep, token: BearerDep) -> AccessGrant:
+    return svc.tokens.check(token, svc.clock())
+
+
+GrantDep = Annotated[AccessGrant, Depends(access_grant)]
+
+
+def _require(action: Action) -> Callable[[str, AccessGrant], AccessGrant]:
+    def check(resource_type: str, grant: GrantDep) -> AccessGrant:
+        if not allows(grant.scopes, resource_type, action):
+            raise ForbiddenError(f"scope system/{resource_type}.{action.value} required")
+        return grant
+
+    return check
+
+
+ReadDep = Annotated[AccessGrant, Depends(_require(Action.READ))]
+WriteDep = Annotated[AccessGrant, Depends(_require(Action.WRITE))]
+
+
+async def fhir_body(request: Request) -> bytes:
+    """The request body, once its Content-Type is FHIR JSON (415 otherwise)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in FHIR_MEDIA_TYPES:
+        raise UnsupportedMediaError(media_type)
+    return await request.body()
+
+
+FhirBodyDep = Annotated[bytes, Depends(fhir_body)]
+
+
+def peer_identity(svc: ServicesDep, token: BearerDep) -> PeerIdentity:
+    """The verified peer behind this request; 401 if not, 503 when no member registry is wired."""
+    if svc.directory is None:
+        # Default deny: without the member registry nobody can be recognised as a peer.
+        raise UnavailableError("the member registry is not available")
+    return verify_peer_assertion(
+        token,
+        directory=svc.directory,
+        audience=svc.settings.public_url,
+        replay=svc.replay,
+        now=svc.clock(),
+    )
+
+
+PeerDep = Annotated[PeerIdentity, Depends(peer_identity)]

@@ -1,0 +1,84 @@
+"""FHIR REST routes: metadata, create, read, update, search (bodies are application/fhir+json)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from gateway.api.deps import FhirBodyDep, ReadDep, ServicesDep, WriteDep
+from gateway.errors import FHIR_JSON
+from gateway.fhir.capability import capability_statement
+from gateway.fhir.service import Written, etag
+from gateway.store.fhir_store import StoredResource
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _written(request: Request, written: Written) -> Response:
+    row = written.resource
+    headers = {
+        "ETag": etag(row),
+        "Last-Modified": row.last_updated,
+        "Location": f"{_base(request)}/fhir/{row.type}/{row.id}/_history/{row.version}",
+    }
+    status = 201 if written.created else 200
+    return Response(row.body, status, headers=headers, media_type=FHIR_JSON)
+
+
+@router.get("/metadata")
+def metadata(request: Request, svc: ServicesDep) -> Response:
+    body = capability_statement(_base(request), "0.1.0", svc.fhir.started)
+    return Response(body, media_type=FHIR_JSON)
+
+
+@router.post("/{resource_type}")
+async def create(
+    request: Request, resource_type: str, svc: ServicesDep, _: WriteDep, body: FhirBodyDep
+) -> Response:
+    written = await run_in_threadpool(svc.fhir.create, resource_type, body)
+    return _written(request, written)
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update(
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    svc: ServicesDep,
+    _: WriteDep,
+    body: FhirBodyDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    written = await run_in_threadpool(svc.fhir.update, resource_type, resource_id, body, if_match)
+    return _written(request, written)
+
+
+def _stored(row: StoredResource) -> Response:
+    headers = {"ETag": etag(row), "Last-Modified": row.last_updated}
+    return Response(row.body, headers=headers, media_type=FHIR_JSON)
+
+
+@router.get("/{resource_type}/{resource_id}")
+def read(resource_type: str, resource_id: str, svc: ServicesDep, _: ReadDep) -> Response:
+    return _stored(svc.fhir.read(resource_type, resource_id))
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+def vread(
+    resource_type: str, resource_id: str, version_id: str, svc: ServicesDep, _: ReadDep
+) -> Response:
+    return _stored(svc.fhir.vread(resource_type, resource_id, version_id))
+
+
+@router.get("/{resource_type}")
+def search(request: Request, resource_type: str, svc: ServicesDep, _: ReadDep) -> Response:
+    params = list(request.query_params.multi_items())
+    body = svc.fhir.search(resource_type, params, _base(request))
+    return Response(body, media_type=FHIR_JSON)

@@ -1,0 +1,76 @@
+"""The app factory: one member's FastAPI app from its Settings (nothing is built at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import clock as wall_clock
+from gateway.api import auth, exchange, fhir, health
+from gateway.api.bodylimit import BodyLimit
+from gateway.api.deps import Clock, Services
+from gateway.auth.keys import load_jwks, load_p256_private
+from gateway.auth.peer import MemberDirectory
+from gateway.auth.replay import MemoryReplayCache, ReplayCache
+from gateway.auth.smart import Client, TokenService
+from gateway.errors import install_handlers
+from gateway.fhir.service import FhirService
+from gateway.settings import Settings
+from gateway.store.fhir_store import FhirStore
+
+
+def system_clock() -> int:
+    """Wall-clock seconds since the epoch."""
+    return wall_clock.now_ms() // 1000
+
+
+def load_clients(settings: Settings) -> dict[str, Client]:
+    """The registered SMART clients with their public keys (read once, at app creation)."""
+    return {
+        c.client_id: Client(c.client_id, load_jwks(c.jwks_path), c.scopes) for c in settings.clients
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    directory: MemberDirectory | None = None,
+    clock: Clock = system_clock,
+    store: FhirStore | None = None,
+    replay: ReplayCache | None = None,
+) -> FastAPI:
+    """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
+    ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
+    ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay)."""
+    owned = store is None
+    fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
+    replay_cache = replay if replay is not None else MemoryReplayCache()
+    tokens = TokenService(
+        public_url=settings.public_url,
+        clients=load_clients(settings),
+        token_key=load_p256_private(settings.keys.token_key),
+        replay=replay_cache,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            fhir_store.close()
+
+    app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan)
+    app.state.services = Services(
+        settings=settings,
+        fhir=FhirService(fhir_store, clock),
+        tokens=tokens,
+        directory=directory,
+        replay=replay_cache,
+        clock=clock,
+    )
+    install_handlers(app)
+    for module in (fhir, auth, health, exchange):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: SMART Backend Services for local clients, signed assertions for peer gateways."""

@@ -1,0 +1,51 @@
+"""The jti replay cache: each token id is accepted once until the token expires.
+
+The Protocol is what verification needs; ``MemoryReplayCache`` serves one process. N replicas
+behind a load balancer must share one cache (a table with a unique (scope, jti) key and an expiry
+column, or Redis SET NX EX), else a token replayed to another replica is accepted there.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from typing import Protocol
+
+
+class ReplayCache(Protocol):
+    def first_use(self, scope: str, jti: str, expires_at: int, now: int) -> bool:
+        """Record ``(scope, jti)`` until ``expires_at``; True only the first time it is seen.
+
+        Atomic: two concurrent calls with the same id never both get True.
+        """
+        ...
+
+
+class MemoryReplayCache:
+    """In-process cache; entries are pruned once expired, so memory is bounded by the token rate."""
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
+        self._expiry: dict[tuple[str, str], int] = {}
+        self._heap: list[tuple[int, str, str]] = []
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def first_use(self, scope: str, jti: str, expires_at: int, now: int) -> bool:
+        with self._lock:
+            self._prune(now)
+            if (scope, jti) in self._expiry:
+                return False
+            if len(self._expiry) >= self._max:
+                # Refusing is safe (the client retries with a new jti); forgetting is not.
+                return False
+            self._expiry[(scope, jti)] = expires_at
+            heapq.heappush(self._heap, (expires_at, scope, jti))
+            return True
+
+    def _prune(self, now: int) -> None:
+        while self._heap and self._heap[0][0] < now:
+            _, scope, jti = heapq.heappop(self._heap)
+            self._expiry.pop((scope, jti), None)
+
+    def __len__(self) -> int:
+        return len(self._expiry)

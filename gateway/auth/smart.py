@@ -1,0 +1,117 @@
+"""SMART Backend Services: client assertions (private_key_jwt, ES256) in, access tokens out.
+
+Access tokens are ES256 JWTs signed by the gateway's token key (iss = aud = public_url, sub = client
+id, 5 min). They need no server-side table, so N replicas sharing the token key all accept them; the
+price is that one cannot be revoked before it expires, which the 5-minute lifetime bounds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.auth import jwt, scopes
+from gateway.auth.keys import kid_of
+from gateway.auth.replay import ReplayCache
+from gateway.errors import AuthError, BadRequestError
+from ledger.ids import Kid
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_LIFETIME_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered backend client: its public keys by kid and the scopes it may ever get."""
+
+    client_id: str
+    keys: Mapping[Kid, ec.EllipticCurvePublicKey]
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """What a verified access token allows."""
+
+    client_id: str
+    scopes: frozenset[scopes.Scope]
+    expires_at: int
+
+
+class TokenService:
+    """Issues access tokens for client assertions and checks them on every request."""
+
+    def __init__(
+        self,
+        *,
+        public_url: str,
+        clients: Mapping[str, Client],
+        token_key: ec.EllipticCurvePrivateKey,
+        replay: ReplayCache,
+    ) -> None:
+        self.issuer = public_url
+        self.token_endpoint = f"{public_url}/auth/token"
+        self._clients = dict(clients)
+        self._key = token_key
+        self._kid = kid_of(token_key.public_key())
+        self._replay = replay
+
+    def exchange(self, form: Mapping[str, str], now: int) -> IssuedToken:
+        """Handle a client_credentials token request form. Raises AuthError or BadRequestError."""
+        if form.get("grant_type") != "client_credentials":
+            raise BadRequestError("unsupported_grant_type: only client_credentials")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise AuthError(
+                "invalid_client: client_assertion_type must be jwt-bearer", error="invalid_client"
+            )
+        client = self._authenticate(form.get("client_assertion", ""), now)
+        granted = scopes.grant(form.get("scope", "").split(), client.scopes)
+        if not granted:
+            raise BadRequestError("invalid_scope: no requested scope is registered for this client")
+        scope = scopes.render(granted)
+        claims = {
+            "iss": self.issuer,
+            "aud": self.issuer,
+            "sub": client.client_id,
+            "scope": scope,
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME_SECONDS,
+            "jti": secrets.token_urlsafe(16),
+        }
+        token = jwt.sign(claims, self._key, self._kid)
+        return IssuedToken(token, TOKEN_LIFETIME_SECONDS, scope)
+
+    def _authenticate(self, assertion: str, now: int) -> Client:
+        kid = jwt.unverified_kid(assertion)
+        client = self._clients.get(jwt.unverified_claim(assertion, "iss"))
+        key = client.keys.get(kid) if client else None
+        if client is None or key is None:
+            raise AuthError("invalid_client: unknown client or key", error="invalid_client")
+        expect = jwt.Expect(issuer=client.client_id, audience=self.token_endpoint)
+        claims = jwt.verify(assertion, key, expect, now)
+        expires = int(claims["exp"]) + expect.leeway
+        if not self._replay.first_use(f"client:{client.client_id}", claims["jti"], expires, now):
+            raise AuthError("invalid_client: client assertion jti replayed", error="invalid_client")
+        return client
+
+    def check(self, access_token: str, now: int) -> AccessGrant:
+        """Verify an access token this gateway issued. Raises AuthError."""
+        if jwt.unverified_kid(access_token) != self._kid:
+            raise AuthError("access token not issued by this gateway")
+        sub = jwt.unverified_claim(access_token, "sub")
+        expect = jwt.Expect(issuer=self.issuer, audience=self.issuer, subject=sub)
+        claims = jwt.verify(access_token, self._key.public_key(), expect, now)
+        if sub not in self._clients:
+            raise AuthError("access token of an unregistered client")
+        granted = scopes.parse_all(str(claims.get("scope", "")).split())
+        return AccessGrant(sub, granted, int(claims["exp"]))

@@ -1,0 +1,182 @@
+"""Errors of the gateway and the one place that turns them into FHIR OperationOutcome responses.
+
+GatewayError                     root: raised on purpose (status, code, diagnostics)
+ +-- BadRequestError             400 malformed request: bad parameter, not JSON, wrong resourceType
+ +-- AuthError                   401 missing/invalid credentials (+ WWW-Authenticate challenge)
+ +-- ForbiddenError              403 authenticated, but the scope or policy does not allow it
+ +-- NotFoundError               404 no such resource or route
+ +-- ConflictError               409 version conflict (If-Match) or duplicate
+ +-- TooLargeError               413 body over the configured limit (limit)
+ +-- UnsupportedMediaError       415 Content-Type is not FHIR JSON (media_type)
+ +-- InvalidResourceError        422 the resource fails R4 validation (issues: location, kind)
+ +-- RateLimitedError            429 too many requests from one peer
+ +-- UnavailableError            503 a dependency (ledger view, store) is not ready
+ConfigError                      settings refused at load (not HTTP: raised before any app exists)
+
+Only this module knows HTTP statuses and the OperationOutcome shape; everything else raises the
+typed errors. Diagnostics never echo request values: they may hold PHI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+FHIR_JSON = "application/fhir+json"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One OperationOutcome issue: FHIR issue code, diagnostics, optional FHIRPath location."""
+
+    code: str
+    diagnostics: str
+    location: str | None = None
+
+
+class ConfigError(Exception):
+    """The member's configuration is missing, unreadable or unsafe (field, problem)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class GatewayError(Exception):
+    """Root of the gateway's errors: an HTTP status and an OperationOutcome issue code."""
+
+    status = 500
+    code = "exception"
+
+    def __init__(self, diagnostics: str, *, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.issues = tuple(issues)
+
+    def headers(self) -> Mapping[str, str]:
+        return {}
+
+
+class BadRequestError(GatewayError):
+    status, code = 400, "invalid"
+
+
+class AuthError(GatewayError):
+    status, code = 401, "login"
+
+    def __init__(self, diagnostics: str, *, error: str = "invalid_token") -> None:
+        super().__init__(diagnostics)
+        self.error = error
+
+    def headers(self) -> Mapping[str, str]:
+        # RFC 6750 section 3: a 401 names the scheme and the OAuth error code.
+        return {"WWW-Authenticate": f'Bearer realm="medgate", error="{self.error}"'}
+
+
+class ForbiddenError(GatewayError):
+    status, code = 403, "forbidden"
+
+
+class NotFoundError(GatewayError):
+    status, code = 404, "not-found"
+
+
+class ConflictError(GatewayError):
+    status, code = 409, "conflict"
+
+
+class TooLargeError(GatewayError):
+    status, code = 413, "too-costly"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+
+class UnsupportedMediaError(GatewayError):
+    status, code = 415, "not-supported"
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__("Content-Type must be application/fhir+json or application/json")
+        self.media_type = media_type
+
+
+class InvalidResourceError(GatewayError):
+    status, code = 422, "processing"
+
+
+class RateLimitedError(GatewayError):
+    status, code = 429, "throttled"
+
+
+class UnavailableError(GatewayError):
+    status, code = 503, "transient"
+
+
+def outcome_body(code: str, diagnostics: str, issues: Sequence[Issue] = ()) -> bytes:
+    """OperationOutcome JSON: the summary issue first, then any detailed issues."""
+    listed: list[dict[str, object]] = [
+        {"severity": "error", "code": code, "diagnostics": diagnostics}
+    ]
+    for issue in issues:
+        entry: dict[str, object] = {
+            "severity": "error",
+            "code": issue.code,
+            "diagnostics": issue.diagnostics,
+        }
+        if issue.location is not None:
+            entry["expression"] = [issue.location]
+        listed.append(entry)
+    return orjson.dumps({"resourceType": "OperationOutcome", "issue": listed})
+
+
+def error_response(exc: GatewayError) -> Response:
+    body = outcome_body(exc.code, exc.diagnostics, exc.issues)
+    return Response(body, exc.status, headers=dict(exc.headers()), media_type=FHIR_JSON)
+
+
+async def _on_gateway_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)  # noqa: S101 - registered for GatewayError only
+    return error_response(exc)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    issues = [
+        Issue("invalid", str(err.get("msg", "invalid")), ".".join(map(str, err.get("loc", ()))))
+        for err in exc.errors()
+    ]
+    return error_response(BadRequestError("the request is malformed", issues=issues))
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    mapped: dict[int, type[GatewayError]] = {404: NotFoundError, 400: BadRequestError}
+    cls = mapped.get(exc.status_code)
+    if cls is not None:
+        return error_response(cls(str(exc.detail)))
+    body = outcome_body("processing", str(exc.detail))
+    return Response(body, exc.status_code, headers=exc.headers, media_type=FHIR_JSON)
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> Response:
+    # The stack trace goes to the log, never to the client.
+    _log.error("unhandled error", exc_info=exc)
+    return Response(outcome_body("exception", "internal error"), 500, media_type=FHIR_JSON)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the OperationOutcome renderers on the app (base classes cover every subclass)."""
+    app.add_exception_handler(GatewayError, _on_gateway_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,214 @@
+"""Typed, frozen settings of one member gateway: its TOML config file, then MEDGATE_* env vars.
+
+``Settings.load(path)`` reads the file written by ``medgate init``, lets the environment override
+any field (``MEDGATE_SERVER__PORT=9000``), resolves relative paths against the file's folder, and
+refuses missing key files and placeholder secrets with a ConfigError naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from gateway.errors import ConfigError
+
+PLACEHOLDERS = frozenset({"changethis", "changeme", "password", "secret", "postgres", "example"})
+"""Values a human types when they mean 'fill in later': never acceptable as a secret."""
+
+_KEY_FIELDS_ALL = (
+    "signing_key",
+    "encryption_key",
+    "ca_cert",
+    "ca_key",
+    "cert",
+    "patient_key",
+    "genesis",
+    "token_key",
+)
+
+
+class Role(enum.StrEnum):
+    HOSPITAL = "hospital"
+    INSURER = "insurer"
+    AGENCY = "agency"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8401, ge=1, le=65535)
+    max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
+
+
+class StorageSettings(_Frozen):
+    url: str = "sqlite:///data/gateway.db"
+    ledger_url: str = "sqlite:///data/ledger.db"
+
+
+class OrderingSettings(_Frozen):
+    backend: Literal["solo", "nats"] = "solo"
+    solo_path: Path = Path("../consortium/ordering.db")
+    nats_servers: tuple[str, ...] = ()
+
+
+class KeySettings(_Frozen):
+    signing_key: Path = Path("keys/signing.key")
+    encryption_key: Path = Path("keys/encryption.jwk.json")
+    ca_cert: Path = Path("keys/ca.pem")
+    ca_key: Path = Path("keys/ca.key")
+    cert: Path = Path("keys/signing.pem")
+    patient_key: Path = Path("keys/patient.key")
+    genesis: Path = Path("../consortium/genesis.json")
+    token_key: Path = Path("keys/token.key")
+
+
+class ClientSettings(_Frozen):
+    """A SMART Backend Services client registered with this gateway."""
+
+    client_id: str = Field(min_length=1, max_length=128)
+    jwks_path: Path
+    scopes: tuple[str, ...] = ()
+
+
+class Settings(BaseSettings):
+    """One member gateway's configuration; relative paths resolve against ``config_dir``."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix="MEDGATE_", env_nested_delimiter="__"
+    )
+
+    config_dir: Path
+    org: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    role: Role
+    consortium: str = Field(pattern=r"^[0-9a-f]{64}$")
+    public_url: str
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    ordering: OrderingSettings = OrderingSettings()
+    keys: KeySettings = KeySettings()
+    clients: tuple[ClientSettings, ...] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("public_url must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_paths(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "config_dir" in data:
+            return _resolved(dict(data), Path(data["config_dir"]))
+        return data
+
+    @property
+    def ledger_store_url(self) -> str:
+        """The ledger store's SQLAlchemy URL (relative SQLite paths already resolved)."""
+        return self.storage.ledger_url
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        """Read ``path`` (TOML), apply env overrides, check key files. Raises ConfigError."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(path), f"cannot read config: {exc}") from exc
+        try:
+            settings = cls(config_dir=path.resolve().parent, **data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(map(str, first["loc"]))
+            raise ConfigError(field, f"{first['msg']} ({exc.error_count()} problem(s))") from exc
+        check_secrets(settings)
+        return settings
+
+
+def _resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    keys = dict(data.get("keys") or {})
+    for name in _KEY_FIELDS_ALL:
+        keys[name] = base / Path(keys.get(name) or getattr(KeySettings(), name))
+    data["keys"] = keys
+    ordering = dict(data.get("ordering") or {})
+    ordering["solo_path"] = base / Path(ordering.get("solo_path") or OrderingSettings().solo_path)
+    data["ordering"] = ordering
+    storage = dict(data.get("storage") or {})
+    for name in ("url", "ledger_url"):
+        storage[name] = _sqlite_absolute(
+            storage.get(name) or getattr(StorageSettings(), name), base
+        )
+    data["storage"] = storage
+    clients = data.get("clients") or ()
+    data["clients"] = [_client_resolved(c, base) for c in clients]
+    return data
+
+
+def _client_resolved(client: Any, base: Path) -> Any:
+    if isinstance(client, dict) and "jwks_path" in client:
+        return {**client, "jwks_path": base / Path(client["jwks_path"])}
+    return client
+
+
+def _sqlite_absolute(url: str, base: Path) -> str:
+    """A relative SQLite path resolves against the config's folder; other URLs are left alone."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    if parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str(base / parsed.database)).render_as_string(hide_password=False)
+
+
+def check_secrets(settings: Settings) -> None:
+    """Refuse missing key files, a placeholder patient key and placeholder database passwords."""
+    for name in _KEY_FIELDS_ALL:
+        path: Path = getattr(settings.keys, name)
+        if not path.is_file():
+            raise ConfigError(f"keys.{name}", f"key file missing: {path}")
+    for client in settings.clients:
+        if not client.jwks_path.is_file():
+            raise ConfigError(f"clients.{client.client_id}", f"JWKS missing: {client.jwks_path}")
+    _check_patient_key(settings.keys.patient_key)
+    for name in ("url", "ledger_url"):
+        password = make_url(getattr(settings.storage, name)).password
+        if password is not None and str(password).lower() in PLACEHOLDERS:
+            raise ConfigError(f"storage.{name}", "the database password is a placeholder")
+
+
+def _check_patient_key(path: Path) -> None:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if text.lower() in PLACEHOLDERS:
+        raise ConfigError("keys.patient_key", "the patient key is a placeholder")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("keys.patient_key", "not base64url") from exc
+    if len(raw) != 32:
+        raise ConfigError("keys.patient_key", "must be 32 bytes")
+    if len(set(raw)) < 4:
+        # A key of one repeated byte (all zeros, ...) is a placeholder, not randomness.
+        raise ConfigError("keys.patient_key", "the patient key is a placeholder")

@@ -1,0 +1,1 @@
+"""The FHIR store: the only place SQL about FHIR resources lives."""

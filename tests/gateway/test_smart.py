@@ -1,0 +1,86 @@
+"""SMART Backend Services: discovery, the client_credentials token flow, scopes and jti replay."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.gateway.member import ManualClock, Member, client_assertion, new_key, token_form
+
+TOKEN_URL = "http://testserver/auth/token"
+
+
+def test_smart_configuration(client: httpx.Client) -> None:
+    body = client.get("/.well-known/smart-configuration").json()
+    assert body["token_endpoint"] == TOKEN_URL
+    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["ES256"]
+    assert "system/*.read" in body["scopes_supported"]
+
+
+def test_token_grants_requested_scopes_within_registration(
+    client: httpx.Client, member: Member, clock: ManualClock
+) -> None:
+    assertion = client_assertion(member.client_key, TOKEN_URL, clock.now)
+    form = token_form(assertion, "system/Patient.read system/Observation.write user/*.read")
+    response = client.post("/auth/token", data=form)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 300
+    assert body["scope"] == "system/Observation.write system/Patient.read"
+
+
+def test_access_token_expires(client: httpx.Client, member: Member, clock: ManualClock) -> None:
+    assertion = client_assertion(member.client_key, TOKEN_URL, clock.now)
+    token = client.post("/auth/token", data=token_form(assertion)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/fhir/Patient", headers=headers).status_code == 200
+    clock.now += 300 + 31  # past exp and the 30 s leeway
+    assert client.get("/fhir/Patient", headers=headers).status_code == 401
+
+
+def _refused(response: httpx.Response, status: int = 401) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_client_assertion_jti_replay_refused(
+    client: httpx.Client, member: Member, clock: ManualClock
+) -> None:
+    assertion = client_assertion(member.client_key, TOKEN_URL, clock.now)
+    assert client.post("/auth/token", data=token_form(assertion)).status_code == 200
+    _refused(client.post("/auth/token", data=token_form(assertion)))
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"grant_type": "password"}, 400),
+        ({"client_assertion_type": "urn:other"}, 401),
+        ({"client_assertion": "not.a.jwt"}, 401),
+        ({"scope": "patient/*.read"}, 400),
+    ],
+)
+def test_bad_token_requests(
+    client: httpx.Client, member: Member, clock: ManualClock, change: dict[str, str], status: int
+) -> None:
+    form = token_form(client_assertion(member.client_key, TOKEN_URL, clock.now)) | change
+    _refused(client.post("/auth/token", data=form), status)
+
+
+def test_assertion_checks(client: httpx.Client, member: Member, clock: ManualClock) -> None:
+    wrong_aud = client_assertion(member.client_key, "http://testserver/other", clock.now)
+    _refused(client.post("/auth/token", data=token_form(wrong_aud)))
+    too_long = client_assertion(member.client_key, TOKEN_URL, clock.now, lifetime=600)
+    _refused(client.post("/auth/token", data=token_form(too_long)))
+    stranger = client_assertion(new_key(), TOKEN_URL, clock.now)
+    _refused(client.post("/auth/token", data=token_form(stranger)))
+    unknown = client_assertion(member.client_key, TOKEN_URL, clock.now, client_id="nobody")
+    _refused(client.post("/auth/token", data=token_form(unknown)))
+
+
+def test_token_endpoint_needs_a_form(client: httpx.Client) -> None:
+    _refused(client.post("/auth/token", json={"grant_type": "client_credentials"}), 415)
