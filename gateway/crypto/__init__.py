@@ -1,0 +1,1 @@
+"""Sealed envelopes (sign then encrypt) and members' encryption keys, classical and post-quantum."""
