@@ -1,0 +1,184 @@
+"""The policy decision point: `decide(request, facts, now) -> Decision`, pure and replayable.
+
+Order of judgement: errors deny; an unknown member is denied; the (role, purpose) rule of the
+consortium policy bounds the types that may ever be released; break-glass, where the rule allows
+it, sets the patient's consents aside for a time-boxed window; otherwise each type must rest on
+the basis the rule demands (the policy itself, a patient consent, a custodian's grant), and any
+applicable patient deny withholds it (deny overrides permit). No type left means DENY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+
+from policies.basis import Bases, collect_bases
+from policies.canonical import MAX_SAFE_INTEGER, ascii_keyed_digest
+from policies.document import Basis, Rule
+from policies.errors import EncodingError
+from policies.facts import Facts
+from policies.model import Decision, Effect, Request, make_decision
+
+MINUTE_MS = 60_000
+REFERENCED_ONLY = "referenced-only"
+DENY_OBLIGATIONS = ("audit",)  # denials are recorded too (audit before release, ARCHITECTURE §1)
+
+
+def input_digest(request: Request, facts: Facts, now: int) -> str:
+    """Hex SHA-256 over the canonical JSON of request, facts digest, now and policy digest."""
+    return ascii_keyed_digest(
+        {
+            "request": request.to_json(),
+            "facts": facts.digest,
+            "now": now,
+            "policy": facts.policy.digest,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Builds the decisions of one request: they share its input digest and policy version."""
+
+    digest: str
+    version: str
+
+    def deny(self, reasons: list[str], errors: tuple[str, ...] = ()) -> Decision:
+        # DENY carries the audit obligation only: a denial is recorded, nothing is released.
+        reasons_ = tuple(sorted(set(reasons)))
+        return make_decision(
+            Effect.DENY, (), reasons_, DENY_OBLIGATIONS, errors, self.digest, self.version
+        )
+
+    def permit(self, types: Set[str], reasons: list[str], obligations: Set[str]) -> Decision:
+        return make_decision(
+            Effect.PERMIT,
+            tuple(sorted(types)),
+            tuple(sorted(set(reasons))),
+            tuple(sorted(obligations)),
+            (),
+            self.digest,
+            self.version,
+        )
+
+
+def decide(request: Request, facts: Facts, now: int) -> Decision:
+    """Decide `request` against `facts` at `now` (epoch ms). Never raises for bad input: denies.
+
+    A request that cannot be encoded canonically (integers beyond I-JSON, unencodable strings)
+    has no input digest: it is denied with the error and an empty `input_digest`.
+    """
+    digest, errors = _digest_and_errors(request, facts, now)
+    answer = _Answer(digest, facts.policy.version)
+    if errors:
+        return answer.deny(["deny:error"], errors)
+    if facts.members is not None and request.requester_org not in facts.members:
+        return answer.deny(["deny:unknown-member"])
+    rule = facts.policy.rule(request.requester_role, request.purpose)
+    if rule is None:
+        return answer.deny(["deny:no-policy-rule"])
+    wanted = frozenset(request.resource_types)
+    allowed = wanted & (rule.resource_types | rule.referenced_types)
+    reasons = [rule.rule_id, *(f"withheld:{t}:policy" for t in wanted - allowed)]
+    if not allowed & rule.resource_types:
+        return answer.deny([*reasons, "deny:types-not-in-policy"])
+    if request.break_glass:
+        return _break_glass(request, rule, allowed, now, reasons, answer)
+    bases = collect_bases(request, facts, rule, allowed, now)
+    reasons += bases.reasons
+    if bases.ref_problem is not None:
+        return answer.deny([*reasons, bases.ref_problem])
+    permitted = _permitted(rule, allowed, bases, reasons)
+    if not permitted:
+        return answer.deny([*reasons, *_deny_causes(rule, bases, allowed)])
+    obligations = set(rule.obligations) | bases.obligations_for(permitted, rule.basis)
+    if permitted & rule.referenced_types:
+        obligations.add(REFERENCED_ONLY)
+    return answer.permit(permitted, reasons, obligations)
+
+
+def _digest_and_errors(request: Request, facts: Facts, now: int) -> tuple[str, tuple[str, ...]]:
+    errors = _number_errors(request, now)
+    try:
+        digest = "" if errors else input_digest(request, facts, now)
+    except EncodingError as exc:
+        digest, errors = "", (f"request: {exc.problem}",)
+    return digest, errors + _request_errors(request) + facts.errors
+
+
+def _permitted(rule: Rule, allowed: frozenset[str], bases: Bases, reasons: list[str]) -> set[str]:
+    permitted: set[str] = set()
+    for rtype in sorted(allowed):
+        if rtype in bases.denied:
+            reasons.append(f"withheld:{rtype}:consent")
+        elif rule.basis is not Basis.POLICY and rtype not in bases.permitted:
+            reasons.append(f"withheld:{rtype}:no-basis")
+        else:
+            permitted.add(rtype)
+    # Referenced types only travel with what references them: no primary type, nothing to follow.
+    if not permitted & rule.resource_types:
+        reasons.extend(f"withheld:{t}:unreferenced" for t in sorted(permitted))
+        return set()
+    return permitted
+
+
+def _deny_causes(rule: Rule, bases: Bases, allowed: frozenset[str]) -> list[str]:
+    causes = []
+    if bases.denied & allowed:
+        causes.append("deny:consent-denies")
+    if allowed - bases.denied - bases.permitted and rule.basis is not Basis.POLICY:
+        causes.append(f"deny:no-{rule.basis.value}")
+    return causes or ["deny:nothing-permitted"]
+
+
+def _break_glass(
+    request: Request,
+    rule: Rule,
+    allowed: frozenset[str],
+    now: int,
+    reasons: list[str],
+    answer: _Answer,
+) -> Decision:
+    """Emergency access: the rule's types without a basis and despite patient denies, time-boxed."""
+    glass = rule.break_glass
+    if glass is None:
+        return answer.deny([*reasons, "deny:break-glass-not-allowed"])
+    started = now if request.break_glass_started is None else request.break_glass_started
+    until = started + glass.minutes * MINUTE_MS
+    if started > now:
+        return answer.deny([*reasons, "deny:break-glass-in-future"])
+    if now >= until:
+        return answer.deny([*reasons, "deny:break-glass-expired"])
+    obligations = {*rule.obligations, *glass.obligations, f"break-glass-until:{until}"}
+    if allowed & rule.referenced_types:
+        obligations.add(REFERENCED_ONLY)
+    return answer.permit(allowed, [*reasons, "break-glass"], obligations)
+
+
+def _request_errors(request: Request) -> tuple[str, ...]:
+    errors = []
+    if not request.resource_types:
+        errors.append("request.resource_types: must not be empty")
+    for name in ("requester_org", "requester_role", "custodian", "patient_ref", "purpose"):
+        if not getattr(request, name):
+            errors.append(f"request.{name}: must not be empty")
+    return tuple(errors)
+
+
+def _number_errors(request: Request, now: int) -> tuple[str, ...]:
+    errors = []
+    period = request.data_period
+    # These integers enter the input digest: outside I-JSON they have no canonical form.
+    numbers = {"now": now, "request.break_glass_started": request.break_glass_started}
+    if period is not None:
+        numbers.update(
+            {"request.data_period.start": period.start, "request.data_period.end": period.end}
+        )
+    for name, value in numbers.items():
+        if value is not None and not _safe_int(value):
+            errors.append(f"{name}: must be an integer within the I-JSON range (epoch ms)")
+    return tuple(errors)
+
+
+def _safe_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SAFE_INTEGER

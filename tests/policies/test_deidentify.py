@@ -1,0 +1,263 @@
+"""De-identification of realistic FHIR R4 resources: no identifying string of the input survives."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from policies.deidentify import deidentify
+
+# Identifying strings planted in the resources below; none may appear in any output.
+IDENTIFYING = [
+    "Josephine",
+    "Quarrington",
+    "Jo Q.",
+    "Quarrington-Baines",
+    "MRN-448812",
+    "078-05-1120",
+    "+1 603 555 0142",
+    "jo.q@example.org",
+    "12 Lantern Hill Rd",
+    "Apt 4",
+    "Hanover",
+    "03755",
+    "1974-12-25",
+    "Patient/pq-77",
+    "pq-77",
+    "Daniel Quarrington",
+    "+1 603 555 0199",
+    "lives alone with her cat",
+    "Policy 99-1123-A",
+    "SUB-5521",
+    "fell on the ice outside her home",
+    "Jo prefers to be called by her first name",
+    "iVBORw0KGgo",
+    "CLM-2026-0042",
+    "Grafton",
+]
+
+
+def patient() -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": "pq-77",
+        "meta": {
+            "source": "#ehr-Josephine",
+            "profile": ["http://hl7.org/fhir/StructureDefinition/Patient"],
+        },
+        "text": {
+            "status": "generated",
+            "div": "<div>Josephine Quarrington, lives alone with her cat</div>",
+        },
+        "identifier": [
+            {"system": "urn:oid:2.16.840.1.113883.4.1", "value": "078-05-1120"},
+            {"type": {"text": "MRN"}, "system": "urn:mrn", "value": "MRN-448812"},
+        ],
+        "name": [
+            {"use": "official", "family": "Quarrington", "given": ["Josephine"]},
+            {"use": "nickname", "text": "Jo Q."},
+            {"use": "maiden", "family": "Quarrington-Baines"},
+        ],
+        "telecom": [
+            {"system": "phone", "value": "+1 603 555 0142"},
+            {"system": "email", "value": "jo.q@example.org"},
+        ],
+        "gender": "female",
+        "birthDate": "1974-12-25",
+        "address": [
+            {
+                "line": ["12 Lantern Hill Rd", "Apt 4"],
+                "city": "Hanover",
+                "district": "Grafton",
+                "state": "NH",
+                "postalCode": "03755",
+                "country": "US",
+            }
+        ],
+        "contact": [
+            {
+                "name": {"text": "Daniel Quarrington"},
+                "telecom": [{"system": "phone", "value": "+1 603 555 0199"}],
+            }
+        ],
+        "photo": [{"contentType": "image/png", "data": "iVBORw0KGgo"}],
+        "maritalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "W"}
+            ]
+        },
+        "managingOrganization": {"reference": "Organization/h-north", "display": "North Hospital"},
+    }
+
+
+def encounter() -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "id": "enc-1",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+        "subject": {"reference": "Patient/pq-77", "display": "Josephine Quarrington"},
+        "period": {"start": "2026-01-14T08:10:00Z", "end": "2026-01-14T11:45:00Z"},
+        "reasonCode": [
+            {
+                "coding": [{"system": "http://snomed.info/sct", "code": "217082002"}],
+                "text": "fell on the ice outside her home",
+            }
+        ],
+    }
+
+
+def observation() -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "obs-1",
+        "status": "final",
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]
+        },
+        "subject": {"reference": "Patient/pq-77"},
+        "encounter": {"reference": "Encounter/enc-1"},
+        "effectiveDateTime": "2026-01-14T08:20:00Z",
+        "valueQuantity": {
+            "value": 88,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+        "note": [{"text": "Jo prefers to be called by her first name"}],
+    }
+
+
+def claim() -> dict[str, Any]:
+    return {
+        "resourceType": "Claim",
+        "id": "claim-1",
+        "identifier": [{"system": "urn:claims", "value": "CLM-2026-0042"}],
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "institutional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": {"reference": "Patient/pq-77", "display": "Josephine Quarrington"},
+        "created": "2026-01-15",
+        "provider": {"reference": "Organization/h-north"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [
+            {
+                "sequence": 1,
+                "focal": True,
+                "coverage": {"reference": "Coverage/cov-1", "display": "Policy 99-1123-A"},
+            }
+        ],
+        "supportingInfo": [
+            {
+                "sequence": 1,
+                "category": {"coding": [{"code": "info"}]},
+                "valueString": "fell on the ice outside her home",
+            }
+        ],
+        "accident": {
+            "date": "2026-01-14",
+            "locationAddress": {"line": ["12 Lantern Hill Rd"], "city": "Hanover", "state": "NH"},
+        },
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99284"}]
+                },
+            }
+        ],
+    }
+
+
+def coverage() -> dict[str, Any]:
+    return {
+        "resourceType": "Coverage",
+        "id": "cov-1",
+        "status": "active",
+        "subscriberId": "SUB-5521",
+        "identifier": [{"value": "Policy 99-1123-A"}],
+        "beneficiary": {"reference": "Patient/pq-77"},
+        "payor": [{"reference": "Organization/ins-acme"}],
+    }
+
+
+def bundle() -> dict[str, Any]:
+    resources = [patient(), encounter(), observation(), claim(), coverage()]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": f"https://h-north.example/fhir/{r['resourceType']}/{r['id']}",
+                "resource": r,
+            }
+            for r in resources
+        ],
+    }
+
+
+def pseudonym(reference: str) -> str:
+    return hmac.new(
+        b"test key held by the gateway", reference.encode(), hashlib.sha256
+    ).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("make", [patient, encounter, observation, claim, coverage, bundle])
+@pytest.mark.parametrize("with_pseudonym", [False, True])
+def test_no_identifying_string_survives(make: Any, with_pseudonym: bool) -> None:
+    resource = make()
+    text = json.dumps(resource)
+    planted = [s for s in IDENTIFYING if s in text]
+    assert planted  # each resource carries identifiers to remove
+    out = json.dumps(deidentify(resource, pseudonym if with_pseudonym else None))
+    leaked = [s for s in planted if s in out]
+    assert leaked == []
+
+
+def test_patient_keeps_what_is_not_identifying() -> None:
+    out = deidentify(patient())
+    assert out["birthDate"] == "1974"
+    assert out["address"] == [{"state": "NH", "country": "US"}]
+    assert out["gender"] == "female"
+    assert out["maritalStatus"]["coding"][0]["code"] == "W"
+    assert out["managingOrganization"] == {"reference": "Organization/h-north"}
+    assert out["meta"] == {"profile": ["http://hl7.org/fhir/StructureDefinition/Patient"]}
+    assert "id" not in out
+
+
+def test_pseudonym_keeps_records_of_one_patient_linkable() -> None:
+    out = deidentify(bundle(), pseudonym)
+    by_type = {e["resource"]["resourceType"]: e for e in out["entry"]}
+    pid = by_type["Patient"]["resource"]["id"]
+    assert pid == pseudonym("Patient/pq-77")
+    assert by_type["Observation"]["resource"]["subject"] == {"reference": f"Patient/{pid}"}
+    assert by_type["Claim"]["resource"]["patient"] == {"reference": f"Patient/{pid}"}
+    assert by_type["Patient"]["fullUrl"] == f"Patient/{pid}"
+    assert by_type["Observation"]["fullUrl"].endswith("/Observation/obs-1")
+    assert by_type["Observation"]["resource"]["code"]["coding"][0]["code"] == "8867-4"
+
+
+def test_without_pseudonym_person_references_go() -> None:
+    out = deidentify(observation())
+    assert "subject" not in out
+    assert out["encounter"] == {"reference": "Encounter/enc-1"}
+    assert out["valueQuantity"]["value"] == 88
+
+
+def test_input_is_not_modified() -> None:
+    original = bundle()
+    kept = copy.deepcopy(original)
+    deidentify(original, pseudonym)
+    assert original == kept
