@@ -17,6 +17,7 @@ from gateway.auth.replay import MemoryReplayCache, ReplayCache
 from gateway.auth.smart import Client, TokenService
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
+from gateway.services.ledger import LedgerService
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
 
@@ -40,10 +41,12 @@ def create_app(
     clock: Clock = system_clock,
     store: FhirStore | None = None,
     replay: ReplayCache | None = None,
+    ledger: LedgerService | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
-    ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay)."""
+    ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
+    ``ledger``, when given, is the member's ledger node: it starts and stops with the app."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
@@ -56,9 +59,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            fhir_store.close()
+        if ledger is not None:
+            await ledger.start()
+        try:
+            yield
+        finally:
+            if ledger is not None:
+                await ledger.stop()
+            if owned:
+                fhir_store.close()
 
     app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan)
     app.state.services = Services(
@@ -68,6 +77,7 @@ def create_app(
         directory=directory,
         replay=replay_cache,
         clock=clock,
+        ledger=ledger,
     )
     install_handlers(app)
     for module in (fhir, auth, health, exchange):

@@ -8,8 +8,11 @@ strings are emitted as UTF-8 with only the escapes JSON requires, and there is n
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from ledger.errors import EncodingError
 
@@ -19,11 +22,62 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+_ASTRAL = re.compile(rb"[\xf0-\xf4]")
+"""A UTF-8 lead byte of a character outside the BMP: only there can code-point order (orjson's
+key order) differ from RFC 8785's UTF-16 order, so only then is the reference encoder needed."""
+
+
 def canonical(value: Any) -> bytes:
-    """Encode ``value`` canonically. Requires: only dict (str keys), list/tuple, str, int, bool, None."""
+    """Encode ``value`` canonically. Requires: only dict (str keys), list/tuple, str, int, bool, None.
+
+    Hashes and signatures over every entry go through here, so it is on the ledger's hot path:
+    orjson encodes after a type check, and the reference encoder (``canonical_reference``) takes
+    over whenever the two could differ. A property test holds them equal.
+    """
+    _check(value, "$")
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a Mapping that is not a dict, or a str that is not valid Unicode
+        return canonical_reference(value)
+    return out if _ASTRAL.search(out) is None else canonical_reference(value)
+
+
+def canonical_parsed(value: Any) -> bytes:
+    """``canonical`` for a value straight from ``parse``, which already refused everything
+    canonical JSON cannot hold (floats, unsafe integers, non-string keys): skips the type walk."""
+    out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return out if _ASTRAL.search(out) is None else canonical_reference(value)
+
+
+def canonical_reference(value: Any) -> bytes:
+    """The plain RFC 8785-subset encoder: slow, obviously right, the fast path's reference."""
     out: list[str] = []
     _emit(value, out, "$")
-    return "".join(out).encode("utf-8")
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodingError("$", "string is not valid Unicode (lone surrogate)") from exc
+
+
+def _check(value: Any, path: str) -> None:
+    """Refuse what canonical JSON cannot hold, before the fast encoder could accept it."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise EncodingError(path, "integer outside the I-JSON safe range")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodingError(path, "object keys must be strings")
+            _check(item, path)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check(item, path)
+    else:
+        raise EncodingError(
+            path, f"{type(value).__name__} is not canonical JSON (floats are refused)"
+        )
 
 
 def _utf16_key(key: str) -> bytes:
@@ -71,11 +125,14 @@ def _key_order(path: str) -> Any:
 
 
 def parse(raw: bytes) -> Any:
-    """Parse JSON strictly: refuses floats, NaN/Infinity and duplicate keys. Raises EncodingError."""
+    """Parse JSON strictly: refuses floats, NaN/Infinity, integers beyond the I-JSON safe range and
+    duplicate keys, so what it returns is always encodable by ``canonical_parsed``.
+    Raises EncodingError."""
     try:
         return json.loads(
             raw,
             parse_float=_refuse_float,
+            parse_int=_safe_int,
             parse_constant=_refuse_float,
             object_pairs_hook=_no_duplicates,
         )
@@ -83,6 +140,13 @@ def parse(raw: bytes) -> Any:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise EncodingError("$", f"not JSON: {exc.__class__.__name__}") from exc
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise EncodingError("$", "integer outside the I-JSON safe range")
+    return value
 
 
 def _refuse_float(text: str) -> Any:

@@ -16,6 +16,7 @@ LedgerError                      root: everything the ledger raises on purpose
  +-- EntryError                  an entry breaks a rule: its ValidationCode value (code, problem);
                                  raised by decode_entry and inside validation, never out of apply
  +-- GenesisError                the genesis material is invalid or belongs to another consortium
+ +-- CheckpointError             a checkpoint message or cosigned checkpoint is refused (reason, problem)
 
 An invalid *entry* is not an exception: it is a ValidationCode recorded with the entry (Fabric's rule).
 """
@@ -120,4 +121,15 @@ class EntryError(LedgerError):
     def __init__(self, code: int, problem: str) -> None:
         super().__init__(f"entry rejected ({code}): {problem}")
         self.code = code
+        self.problem = problem
+
+
+class CheckpointError(LedgerError):
+    """A checkpoint is refused: malformed, wrong consortium, unknown signer, bad signature, too far
+    ahead, or (for a cosigned checkpoint) short of a quorum. ``reason`` is a short stable label that
+    metrics count by; a peer's refused checkpoint is ignored, never fatal."""
+
+    def __init__(self, reason: str, problem: str) -> None:
+        super().__init__(f"checkpoint refused ({reason}): {problem}")
+        self.reason = reason
         self.problem = problem

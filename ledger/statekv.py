@@ -8,9 +8,9 @@ comparison of rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,13 @@ class StateReader(Protocol):
     def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
         """Rows of ``ns`` whose key starts with ``prefix``, in key order."""
         ...
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A reader that can load many rows at once ahead of reading them one by one."""
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None: ...
 
 
 class MemoryState:

@@ -14,6 +14,7 @@ from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant, TokenService
 from gateway.errors import AuthError, ForbiddenError, UnavailableError, UnsupportedMediaError
 from gateway.fhir.service import FhirService
+from gateway.services.ledger import LedgerService
 from gateway.settings import Settings
 
 Clock = Callable[[], int]
@@ -32,6 +33,7 @@ class Services:
     directory: MemberDirectory | None
     replay: ReplayCache
     clock: Clock
+    ledger: LedgerService | None = None
 
 
 def services(request: Request) -> Services:

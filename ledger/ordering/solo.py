@@ -82,9 +82,17 @@ class SoloOrdering:
         expected = after + 1
         delay = POLL_MIN_S
         reader = await asyncio.to_thread(_connect, self._path)
+        # A cancelled await leaves its worker thread running on ``reader``: closing it under the
+        # same lock waits for that read to end instead of pulling the connection from under it.
+        guard = threading.Lock()
+
+        def read_rows(after: int) -> list[tuple[int, bytes]]:
+            with guard:
+                return _read_rows(reader, after)
+
         try:
             while not self._closed:
-                rows = await asyncio.to_thread(_read_rows, reader, expected - 1)
+                rows = await asyncio.to_thread(read_rows, expected - 1)
                 for position, data in rows:
                     if position != expected:
                         raise OrderingGapError(expected, position)
@@ -98,7 +106,8 @@ class SoloOrdering:
         except sqlite3.Error as exc:
             raise OrderingError(f"reading the ordering log failed: {exc}") from exc
         finally:
-            reader.close()
+            with guard:
+                reader.close()
 
     async def close(self) -> None:
         self._closed = True

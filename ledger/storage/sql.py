@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, case, delete, select, tuple_
+from sqlalchemy import Connection, Row, Select, bindparam, case, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -136,6 +136,19 @@ class SqlStore:
         row = self._first(select(table.c.value).where(table.c.ns == ns, table.c.key == key))
         return None if row is None else bytes(row.value)
 
+    def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, bytes]:
+        """The existing rows among ``keys`` of ``ns``, in one query per ``SCAN_BATCH`` keys."""
+        table = schema.state
+        found: dict[str, bytes] = {}
+        with self._connection() as conn:
+            for start in range(0, len(keys), SCAN_BATCH):
+                chunk = list(keys[start : start + SCAN_BATCH])
+                query = select(table.c.key, table.c.value).where(
+                    table.c.ns == ns, table.c.key.in_(chunk)
+                )
+                found.update((row.key, bytes(row.value)) for row in conn.execute(query))
+        return found
+
     def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
         """Rows of ``ns`` whose key starts with ``prefix``, in key (code point) order."""
         table = schema.state
@@ -154,6 +167,11 @@ class SqlStore:
         """Every block as ``(header, stored hash, position)``, in height order."""
         for row in self._keyset(select(schema.blocks), (schema.blocks.c.height,)):
             yield rows.header(row), Digest(row.hash), int(row.position)
+
+    def count_entries(self) -> int:
+        """How many entries the store holds (verify checks none lies beyond the last block)."""
+        with self._connection() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.entries)).scalar_one())
 
     def iter_entries(self) -> Iterator[StoredEntry]:
         """Every entry in index order."""

@@ -1,0 +1,125 @@
+"""Benchmark: ledger commit throughput against the raw signature-verification limit, same run.
+
+Prints one JSON object:
+  entries_per_s       entries committed per second by a member's node: read from the embedded `solo`
+                      ordering, full validation with signature checks on every core, blocks built and
+                      committed to SQLite (WAL)
+  verify_limit_per_s  raw P-256 verifications per second of the same entries' signatures, on every core
+  ratio               entries_per_s / verify_limit_per_s   (bar: entries_per_s >= 5000, ratio >= 0.5)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gateway.demo.consortium import MemberNode, open_member, patient_key
+from gateway.demo.samples import access_body
+from gateway.identity.consortium import MemberSpec, create_consortium
+from gateway.identity.files import load_private_key
+from gateway.identity.pseudonym import patient_ref
+from gateway.services.ledger import LedgerService
+from ledger.canonical import canonical, parse
+from ledger.entries import encode_cut
+from ledger.ids import OrgId
+from ledger.ordering.solo import SoloOrdering
+from ledger.signing import load_public_key_b64, verify
+from ledger.storage.sql import SqlStore
+
+MEMBERS = [("hospital-a", "hospital"), ("insurer-b", "insurer"), ("agency-c", "agency")]
+
+
+def make_entries(nodes: list[MemberNode], root: Path, count: int) -> list[tuple[bytes, str]]:
+    key = patient_key(root, "hospital-a")
+    refs = [patient_ref(key, "urn:mrn", str(n)) for n in range(100)]
+    out = []
+    for i in range(count):
+        node = nodes[i % len(nodes)]
+        body = access_body("insurer-b", node.org, refs[i % 100], i)
+        tx_id, leaf = node.ledger.sign("access.record", body)
+        out.append((leaf, tx_id))
+    return out
+
+
+def verify_limit(entries: list[tuple[bytes, str]], nodes: list[MemberNode], workers: int) -> float:
+    """Raw verifications per second of exactly these signatures, on ``workers`` threads."""
+    keys = {}
+    for node in nodes:
+        raw = node.ledger.store.get("keys", node.ledger.kid)
+        assert raw is not None
+        keys[node.ledger.kid] = load_public_key_b64(parse(raw)["pub"])
+    jobs = []
+    for leaf, _ in entries:
+        doc = parse(leaf)
+        jobs.append((keys[doc["tx"]["kid"]], canonical(doc["tx"]), doc["sig"]))
+    with ThreadPoolExecutor(workers) as pool:
+        start = time.perf_counter()
+        ok = sum(pool.map(lambda job: verify(*job), jobs, chunksize=64))
+        elapsed = time.perf_counter() - start
+    assert ok == len(jobs)
+    return len(jobs) / elapsed
+
+
+async def commit_rate(root: Path, entries: list[tuple[bytes, str]], workers: int) -> float:
+    """Entries per second for a fresh node to commit the whole pre-ordered stream."""
+    ordering = SoloOrdering(root / "consortium" / "ordering.db")
+    await ordering.submit_many(entries)
+    await ordering.submit(encode_cut(OrgId("agency-c"), 0), "bench-final-cut")
+    await ordering.close()
+    folder = root / "agency-c"
+    node = LedgerService(
+        OrgId("agency-c"),
+        load_private_key(folder / "keys" / "signing.key"),
+        SqlStore(f"sqlite:///{folder / 'data' / 'ledger.db'}"),
+        SoloOrdering(root / "consortium" / "ordering.db"),
+        (root / "consortium" / "genesis.json").read_bytes(),
+        clock_ms=lambda: 0,
+        cut_after=3600,  # blocks close by size and by the final marker only
+        workers=workers,
+    )
+    target = len(entries) + 1
+    start = time.perf_counter()
+    await node.start()
+    while node.committer.head.tree_size < target:
+        if node.failure is not None:
+            raise node.failure
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - start
+    await node.stop()
+    return len(entries) / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=20_000)
+    args = parser.parse_args()
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        create_consortium(root, "bench", [MemberSpec(o, r) for o, r in MEMBERS])
+        signers = [open_member(root, org, role) for org, role in MEMBERS[:2]]
+        for node in signers:
+            await node.ledger.start()
+        entries = make_entries(signers, root, args.entries)
+        limit = verify_limit(entries, signers, workers)
+        for node in signers:
+            await node.ledger.stop()
+        rate = await commit_rate(root, entries, workers)
+    result = {
+        "entries": args.entries,
+        "cores": workers,
+        "entries_per_s": round(rate),
+        "verify_limit_per_s": round(limit),
+        "ratio": round(rate / limit, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""The `medgate` command line."""

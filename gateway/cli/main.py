@@ -1,0 +1,29 @@
+"""`medgate` entry point: parses the command line and hands each command to its module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.cli import demo_cmd, init_cmd, ledger_cmd, serve_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    init_cmd.register(commands)
+    serve_cmd.register(commands)
+    ledger_cmd.register(commands)
+    demo_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""`medgate serve`: run one member's gateway under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from gateway.runtime import build_app, open_ledger
+from gateway.settings import Settings
+
+
+def register(commands: Any) -> None:
+    cmd = commands.add_parser("serve", help="run a member's gateway")
+    cmd.add_argument("--config", type=Path, required=True, help="the member's medgate.toml")
+    cmd.set_defaults(run=run)
+
+
+async def serve(settings: Settings) -> None:
+    ledger = await open_ledger(settings)
+    app = build_app(settings, ledger)
+    config = uvicorn.Config(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="warning",
+        access_log=False,  # request lines carry patient search parameters: no PHI in logs
+        server_header=False,
+    )
+    await uvicorn.Server(config).serve()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    asyncio.run(serve(Settings.load(args.config)))
+    return 0

@@ -1,0 +1,1 @@
+"""A member's identity material: organisation CA, certificates, key files on disk."""

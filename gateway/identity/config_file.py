@@ -1,0 +1,51 @@
+"""The member config file that `medgate init` writes (TOML; read back by gateway.settings)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+
+def _s(value: str) -> str:
+    # A JSON string literal is a valid TOML basic string for the characters used here.
+    return json.dumps(value)
+
+
+def render_config(org: str, role: str, consortium: str, public_url: str) -> str:
+    """The config of one member, every path relative to the config file's folder."""
+    port = urlsplit(public_url).port or 8401
+    return f"""# medgate gateway of {org}: written by `medgate init`. Paths are relative to this file.
+org = {_s(org)}
+role = {_s(role)}
+consortium = {_s(consortium)}
+public_url = {_s(public_url)}
+
+[server]
+host = "127.0.0.1"
+port = {port}
+max_body_bytes = 20971520
+
+[storage]
+url = "sqlite:///data/gateway.db"
+ledger_url = "sqlite:///data/ledger.db"
+
+[ordering]
+backend = "solo"
+solo_path = "../consortium/ordering.db"
+nats_servers = []
+
+[keys]
+signing_key = "keys/signing.key"
+encryption_key = "keys/encryption.jwk.json"
+ca_cert = "keys/ca.pem"
+ca_key = "keys/ca.key"
+cert = "keys/signing.pem"
+patient_key = "keys/patient.key"
+genesis = "../consortium/genesis.json"
+token_key = "keys/token.key"
+
+[[clients]]
+client_id = "ehr"
+jwks_path = "clients/ehr.jwks.json"
+scopes = ["system/*.read", "system/*.write"]
+"""

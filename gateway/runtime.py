@@ -1,0 +1,36 @@
+"""One member's running gateway: its ledger node, member directory and HTTP app, from Settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from gateway.clock import now_ms
+from gateway.identity.files import load_private_key
+from gateway.services.directory import LedgerDirectory
+from gateway.services.ledger import LedgerService
+from gateway.services.ordering import open_ordering
+from gateway.settings import Settings
+from ledger.ids import OrgId
+from ledger.storage.sql import SqlStore
+
+
+async def open_ledger(settings: Settings, *, cut_after: float = 0.05) -> LedgerService:
+    """The member's ledger node (not yet started)."""
+    return LedgerService(
+        OrgId(settings.org),
+        load_private_key(settings.keys.signing_key),
+        SqlStore(settings.ledger_store_url),
+        await open_ordering(settings),
+        settings.keys.genesis.read_bytes(),
+        clock_ms=now_ms,
+        cut_after=cut_after,
+    )
+
+
+def build_app(settings: Settings, ledger: LedgerService) -> FastAPI:
+    """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
+    and the node starts and stops with the app."""
+    directory = LedgerDirectory(ledger.store)
+    ledger.on_block(directory.on_block)
+    return create_app(settings, directory=directory, ledger=ledger)

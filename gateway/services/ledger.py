@@ -1,0 +1,145 @@
+"""The member's ledger node inside the gateway: its store, its ordering client, its committer, and
+the writer that signs this member's own entries.
+
+Audit before release (ARCHITECTURE.md section 1.2) rests on ``record``: it returns once the ordering
+service has durably acknowledged the entry, and ``record_committed`` once this member's own node has
+also validated and committed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ledger.blockbuild import genesis_block
+from ledger.entries import make_tx, nonce_from_bytes, sign_entry, tx_id_of
+from ledger.errors import GenesisError
+from ledger.ids import OrgId, TxId
+from ledger.keyresolver import StateKeyResolver
+from ledger.node.committer import BlockListener, Committer
+from ledger.ordering.base import Ordering
+from ledger.signing import kid_of
+from ledger.statekv import MemoryState
+from ledger.storage.base import Store, StoredEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    tx_id: TxId
+    position: int
+    leaf: bytes
+
+
+def bootstrap(store: Store, genesis_leaf: bytes) -> None:
+    """Commit block 0 from the consortium's genesis, or check that the store already holds it."""
+    head = store.head()
+    if head is None:
+        store.append(genesis_block(genesis_leaf, StateKeyResolver(MemoryState())))
+        return
+    first = store.entries(0, 1)
+    if not first or first[0].leaf != genesis_leaf:
+        raise GenesisError("this ledger store belongs to another consortium's genesis")
+
+
+class LedgerService:
+    """One member's node. ``start`` bootstraps and follows the stream; ``stop`` ends it cleanly."""
+
+    def __init__(
+        self,
+        org: OrgId,
+        signing_key: ec.EllipticCurvePrivateKey,
+        store: Store,
+        ordering: Ordering,
+        genesis_leaf: bytes,
+        *,
+        clock_ms: Callable[[], int],
+        cut_after: float = 0.05,
+        workers: int | None = None,
+    ) -> None:
+        self.org = org
+        self.kid = kid_of(signing_key.public_key())
+        self._key = signing_key
+        self.store = store
+        self.ordering = ordering
+        self._genesis = genesis_leaf
+        self._clock_ms = clock_ms
+        self._cut_after = cut_after
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigcheck")
+        self._committer: Committer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[BlockListener] = []
+
+    @property
+    def committer(self) -> Committer:
+        if self._committer is None:
+            raise RuntimeError("the ledger service is not started")
+        return self._committer
+
+    def on_block(self, listener: BlockListener) -> None:
+        self._listeners.append(listener)
+        if self._committer is not None:
+            self._committer.on_block(listener)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(bootstrap, self.store, self._genesis)
+        committer = Committer(
+            self.org, self.store, self.ordering, executor=self._executor, cut_after=self._cut_after
+        )
+        for listener in self._listeners:
+            committer.on_block(listener)
+        self._committer = committer
+        self._task = asyncio.create_task(committer.run(), name=f"ledger-node-{self.org}")
+
+    @property
+    def failure(self) -> BaseException | None:
+        if self._task is not None and self._task.done() and not self._task.cancelled():
+            return self._task.exception()
+        return None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.ordering.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    def sign(
+        self,
+        type_: str,
+        body: Mapping[str, Any],
+        endorsers: Mapping[OrgId, ec.EllipticCurvePrivateKey] | None = None,
+    ) -> tuple[TxId, bytes]:
+        """A new signed entry of this member (fresh nonce, the current time)."""
+        nonce = nonce_from_bytes(secrets.token_bytes(16))
+        tx = make_tx(type_, self.org, self.kid, self._clock_ms(), nonce, body)
+        return tx_id_of(tx), sign_entry(tx, self._key, endorsers)
+
+    async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
+        """Sign and order an entry; returns once the ordering service acknowledged it durably."""
+        tx_id, leaf = self.sign(type_, body, **kw)
+        position = await self.ordering.submit(leaf, tx_id)
+        return Recorded(tx_id, position, leaf)
+
+    async def record_committed(
+        self, type_: str, body: Mapping[str, Any], timeout: float = 30.0, **kw: Any
+    ) -> StoredEntry:
+        """Sign, order, and wait until this member's node committed it (valid or not)."""
+        recorded = await self.record(type_, body, **kw)
+        return await self.committer.wait_committed(recorded.tx_id, timeout)
+
+    async def submit_leaf(self, leaf: bytes, tx_id: TxId) -> int:
+        return await self.ordering.submit(leaf, tx_id)
+
+
+def read_genesis(path: Path) -> bytes:
+    return path.read_bytes()

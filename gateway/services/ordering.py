@@ -1,0 +1,21 @@
+"""Open the ordering backend a member's config names (the one place that picks an implementation)."""
+
+from __future__ import annotations
+
+from gateway.settings import Settings
+from ledger.ordering.base import Ordering
+from ledger.ordering.nats import NatsOrdering
+from ledger.ordering.solo import SoloOrdering
+
+
+async def open_ordering(settings: Settings, *, stream: str = "ledger") -> Ordering:
+    """The ledger stream (``stream="ledger"``) or the checkpoint stream (``"checkpoints"``)."""
+    if settings.ordering.backend == "solo":
+        path = settings.ordering.solo_path
+        if stream != "ledger":
+            path = path.with_name(f"{stream}.db")
+        return SoloOrdering(path)
+    consortium = settings.consortium if stream == "ledger" else f"{settings.consortium}-{stream}"
+    servers = list(settings.ordering.nats_servers)
+    replicas = min(3, len(servers)) if servers else 3
+    return await NatsOrdering.connect(servers, consortium, replicas=replicas)

@@ -1,0 +1,87 @@
+"""The state namespaces, their key layouts, and reading and writing canonical JSON rows.
+
+One place knows how state is laid out (ARCHITECTURE.md section 3, State); the typed readers beside
+it and the validation rules go through these helpers. Index rows repeat an id in their key so that a
+prefix scan answers "all consents of this patient" in key order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.canonical import canonical, parse
+from ledger.statekv import StateChange, StateReader
+
+CONSORTIUM = "consortium"
+"""``"current"`` -> {id, name, genesis_ts}."""
+MEMBERS = "members"
+"""org -> member record with ``status`` and each signing key's ``status``."""
+KEYS = "keys"
+"""kid -> {org, pub, alg, status}. Never deleted: retired keys are only marked."""
+QUORUM = "quorum"
+"""``"current"`` -> {rule, k?}."""
+POLICY = "policy"
+"""``"current"`` -> {version, digest, index}."""
+CONSENTS = "consents"
+CONSENTS_BY_PATIENT = "consents_by_patient"
+"""f"{patient_ref}/{consent_id}" -> {id}."""
+GRANTS = "grants"
+GRANTS_BY_GRANTEE = "grants_by_grantee"
+"""f"{grantee}/{grant_id}" -> {id}."""
+ACCESS = "access"
+"""tx_id -> access record summary with its index and ts."""
+ACCESS_BY_PATIENT = "access_by_patient"
+"""f"{patient_ref}/{index:012d}" -> {tx_id}."""
+ACCESS_BY_REQUESTER = "access_by_requester"
+"""f"{requester}/{index:012d}" -> {tx_id}."""
+ERASURES = "erasures"
+"""f"{custodian}/{record_digest}" -> {patient_ref, reason, index, ts, tx_id}."""
+NONCES = "nonces"
+"""f"{org}/{nonce}" -> {index}."""
+TXIDS = "txids"
+"""tx_id -> {index} of the valid entry that carried it."""
+
+CURRENT = "current"
+"""The key of single-row namespaces (consortium, quorum, policy)."""
+
+ALL = (
+    CONSORTIUM,
+    MEMBERS,
+    KEYS,
+    QUORUM,
+    POLICY,
+    CONSENTS,
+    CONSENTS_BY_PATIENT,
+    GRANTS,
+    GRANTS_BY_GRANTEE,
+    ACCESS,
+    ACCESS_BY_PATIENT,
+    ACCESS_BY_REQUESTER,
+    ERASURES,
+    NONCES,
+    TXIDS,
+)
+
+
+def put(ns: str, key: str, value: Any) -> StateChange:
+    return StateChange(ns, key, canonical(value))
+
+
+def decode(raw: bytes) -> Any:
+    return parse(raw)
+
+
+def read(reader: StateReader, ns: str, key: str) -> Any:
+    """The parsed row, or None when absent."""
+    raw = reader.get(ns, key)
+    return None if raw is None else parse(raw)
+
+
+def scan(reader: StateReader, ns: str, prefix: str = "") -> list[tuple[str, Any]]:
+    """Parsed rows of ``ns`` under ``prefix``, in key order."""
+    return [(key, parse(raw)) for key, raw in reader.scan(ns, prefix)]
+
+
+def by_index_key(prefix: str, index: int) -> str:
+    """Index keys sort by log position because the index is zero-padded."""
+    return f"{prefix}/{index:012d}"

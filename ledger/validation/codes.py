@@ -1,0 +1,40 @@
+"""Validation codes: why an ordered entry is invalid (0 when it is valid).
+
+The numbers are hashed into block headers (``codes_digest``), so they are part of the format: never
+renumber or reuse a value; add new codes at the end.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ValidationCode(IntEnum):
+    VALID = 0
+    MALFORMED = 1
+    """Not canonical JSON, or not the ``{tx, sig, endorsements}`` shape."""
+    TOO_LARGE = 2
+    """The leaf exceeds MAX_LEAF_BYTES."""
+    BAD_VERSION = 3
+    UNSUPPORTED_ALG = 4
+    UNKNOWN_TYPE = 5
+    BAD_BODY = 6
+    """The body does not follow its type's schema, or is inconsistent in itself or with state."""
+    UNKNOWN_MEMBER = 7
+    MEMBER_INACTIVE = 8
+    UNKNOWN_KEY = 9
+    """The kid is not a signing key of the submitting (or endorsing) org."""
+    KEY_RETIRED = 10
+    BAD_SIGNATURE = 11
+    NONCE_REUSED = 12
+    DUPLICATE_TXID = 13
+    ROLE_FORBIDDEN = 14
+    QUORUM_NOT_MET = 15
+    BAD_ENDORSEMENT = 16
+    """An endorsement by an active member's known key whose signature does not verify."""
+    NOT_FOUND = 17
+    NOT_OWNER = 18
+    ALREADY_EXISTS = 19
+    ALREADY_REVOKED = 20
+    GENESIS_MISPLACED = 21
+    """A genesis entry after index 0, or anything else at index 0."""
