@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import clock as wall_clock
-from gateway.api import auth, exchange, fhir, health
+from gateway.api import auth, exchange, fhir, health, ledger_api, metrics, outbound, patient
 from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
 from gateway.auth.keys import load_jwks, load_p256_private
@@ -80,7 +80,7 @@ def create_app(
         ledger=ledger,
     )
     install_handlers(app)
-    for module in (fhir, auth, health, exchange):
+    for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     return app

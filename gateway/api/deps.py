@@ -16,6 +16,7 @@ from gateway.errors import AuthError, ForbiddenError, UnavailableError, Unsuppor
 from gateway.fhir.service import FhirService
 from gateway.services.ledger import LedgerService
 from gateway.settings import Settings
+from ledger.node.checkpointer import Checkpointer
 
 Clock = Callable[[], int]
 """Seconds since the epoch; passed in so tests can move time."""
@@ -34,6 +35,19 @@ class Services:
     replay: ReplayCache
     clock: Clock
     ledger: LedgerService | None = None
+    checkpointer: Checkpointer | None = None
+
+
+def ensure_releasable(svc: Services) -> None:
+    """Default deny on a doubtful ledger: no data leaves while this member's ledger node has
+    stopped or its chain disagrees with the consortium's checkpoints (until an operator clears it).
+    Raises UnavailableError (503)."""
+    if svc.ledger is None:
+        raise UnavailableError("this gateway has no ledger: it cannot record a release")
+    if svc.ledger.failure is not None:
+        raise UnavailableError("the ledger node stopped; releases are suspended")
+    if svc.checkpointer is not None and svc.checkpointer.alarm is not None:
+        raise UnavailableError("ledger checkpoints disagree; releases are suspended")
 
 
 def services(request: Request) -> Services:
