@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ledger.canonical import MAX_SAFE_INTEGER, canonical, canonical_parsed, parse
+from ledger.canonical import MAX_SAFE_INTEGER, canonical, canonical_parsed, parse, parse_canonical
 from ledger.errors import EncodingError, EntryError
 from ledger.ids import Kid, OrgId, TxId
 from ledger.signing import ES256, b64url, kid_of, sign
@@ -193,14 +193,11 @@ def decode_entry(raw: bytes) -> SignedEntry:
     if len(raw) > MAX_LEAF_BYTES:
         raise _rejected("TOO_LARGE", f"{len(raw)} bytes > {MAX_LEAF_BYTES}")
     try:
-        value = parse(raw)
-        is_canonical = canonical_parsed(value) == raw
+        # One spelling per entry: a leaf is its canonical form, so the Merkle leaf pins the tx.
+        value = parse_canonical(raw)
     # RecursionError: a leaf nested just shallow enough to parse may be too deep to re-encode.
     except (EncodingError, RecursionError) as exc:
         raise _malformed(str(exc)) from exc
-    # One spelling per entry: a leaf is its canonical form, so the Merkle leaf pins the transaction.
-    if not is_canonical:
-        raise _malformed("leaf is not canonical JSON")
     if not isinstance(value, dict) or set(value) != {"tx", "sig", "endorsements"}:
         raise _malformed("leaf is not {tx, sig, endorsements}")
     tx = value["tx"]

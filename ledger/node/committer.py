@@ -4,6 +4,13 @@ Every gateway runs one. It trusts the ordering service to order, never to judge:
 validated here. Crash safety comes from the store: a block and the stream position it consumed
 commit together, so after a crash the committer resumes after the last committed block and
 rebuilds the same next block from the same messages (block building is deterministic).
+
+Three kinds of work run side by side:
+- the event loop reads the stream ahead and starts each entry's signature check on the pool
+  (``Speculation``), so signatures are verified while earlier blocks are still being committed;
+- one commit thread feeds the block builder and appends blocks, in stream order, with no
+  per-message event-loop round trip;
+- back on the loop, waiters and block listeners (checkpoints, caches) hear of each block in order.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ledger.blockbuild import BlockBuilder
 from ledger.blocks import BlockHeader
 from ledger.entries import encode_cut, is_cut_marker
-from ledger.errors import LedgerError, OrderingGapError
+from ledger.errors import LedgerError
 from ledger.ids import OrgId, TxId
 from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import CompactTree, compact_range_ids
@@ -29,10 +38,11 @@ from ledger.storage.base import BlockWrite, Store, StoredEntry
 
 log = logging.getLogger("medgate.ledger.committer")
 
-READ_AHEAD = 4096
+READ_AHEAD = 8192
 """Ordered messages read ahead of the block being committed (bounds the memory they take)."""
 
 BlockListener = Callable[[BlockWrite], Awaitable[None]]
+_STOP = None
 
 
 class Committer:
@@ -63,8 +73,14 @@ class Committer:
         self._pending_since: float | None = None
         self._waiters: dict[TxId, list[asyncio.Future[StoredEntry]]] = {}
         self._listeners: list[BlockListener] = []
-        self._stopped = asyncio.Event()
+        self._inbox: queue.Queue[Ordered | None] = queue.Queue()
+        self._blocks: asyncio.Queue[BlockWrite] = asyncio.Queue()
         self.failure: BaseException | None = None
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End ``run`` cleanly after the block being committed (if any) is committed."""
+        self._stopping.set()
 
     def _new_builder(self) -> BlockBuilder:
         head = self.store.head()
@@ -110,75 +126,77 @@ class Committer:
                 self._waiters.pop(tx_id, None)
 
     async def run(self) -> None:
-        """Consume until stopped. A gap or store conflict stops the node with ``failure`` set.
-
-        A reader task reads ahead (bounded by ``READ_AHEAD``) and starts each entry's signature
-        check as it arrives, so the pool verifies the next block while this one is applied and
-        committed; the loop below feeds the builder in stream order.
-        """
-        queue: asyncio.Queue[Ordered] = asyncio.Queue(READ_AHEAD)
-        reader = asyncio.create_task(self._read_ahead(queue))
-        ticker = asyncio.create_task(self._tick())
-        getter: asyncio.Future[Ordered] | None = None
+        """Consume until cancelled or stopped. A gap, a mismatch or a store failure stops the node: ``run``
+        raises it and ``failure`` keeps it (the gateway then refuses to release data)."""
+        loop = asyncio.get_running_loop()
+        failed = asyncio.Event()
+        worker = threading.Thread(
+            target=self._commit_loop, args=(loop, failed), name=f"commit-{self.org}", daemon=True
+        )
+        worker.start()
+        tasks = [
+            asyncio.create_task(self._read_ahead()),
+            asyncio.create_task(self._announce()),
+            asyncio.create_task(self._tick()),
+            asyncio.create_task(failed.wait()),
+            asyncio.create_task(self._stopping.wait()),
+        ]
         try:
-            while not self._stopped.is_set():
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    reader.result()  # the reader ended: raise its error here
-                    break
-                message = getter.result()
-                await self._consume(message.position, message.data)
-        except (OrderingGapError, LedgerError) as exc:
-            self.failure = exc
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the reader's error, if it failed
+            if self.failure is not None:
+                raise self.failure
+        except LedgerError as exc:
+            self.failure = self.failure or exc
             log.error("ledger node stopped", extra={"error": str(exc)})
             raise
         finally:
-            for task in (ticker, reader, getter):
-                if task is None:
-                    continue
+            for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, LedgerError):
                     await task
+            self._inbox.put(_STOP)
+            await asyncio.to_thread(worker.join)
+            self._speculation.reset()
 
-    async def _read_ahead(self, queue: asyncio.Queue[Ordered]) -> None:
+    async def _read_ahead(self) -> None:
         async for message in self.ordering.read(self.store.position()):
             if not is_cut_marker(message.data):
                 self._speculation.start(message.data)
-            await queue.put(message)
+            self._inbox.put(message)
+            while self._inbox.qsize() > READ_AHEAD:
+                await asyncio.sleep(0.005)
 
-    def stop(self) -> None:
-        self._stopped.set()
-
-    async def _consume(self, position: int, data: bytes) -> None:
+    def _commit_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
+        """The commit thread: feed, cut, append, in stream order; report blocks to the loop."""
         builder = self._builder
-        closes = is_cut_marker(data) or builder.pending + 1 >= builder.max_entries
-        if not closes:
-            builder.feed(position, data)
-            if self._pending_since is None:
-                self._pending_since = self._monotonic()
-            return
-        write = await asyncio.to_thread(builder.feed, position, data)
-        if write is None:
-            return
         try:
-            await asyncio.to_thread(self.store.append, write)
-        except BaseException:
-            # The builder's Merkle frontier already moved: this node must restart from its store.
-            self._speculation.reset()
-            raise
-        builder.committed(write)
-        self._cache.committed(write.changes)
-        self._pending_since = None if builder.pending == 0 else self._monotonic()
-        self._notify(write)
-        for listener in self._listeners:
-            await listener(write)
+            while (message := self._inbox.get()) is not _STOP:
+                write = builder.feed(message.position, message.data)
+                if write is None:
+                    if builder.pending and self._pending_since is None:
+                        self._pending_since = self._monotonic()
+                    continue
+                self.store.append(write)
+                builder.committed(write)
+                self._cache.committed(write.changes)
+                self._pending_since = self._monotonic() if builder.pending else None
+                loop.call_soon_threadsafe(self._blocks.put_nowait, write)
+        except BaseException as exc:  # the store or the builder failed: stop, never skip a block
+            self.failure = exc if isinstance(exc, LedgerError) else LedgerError(repr(exc))
+            loop.call_soon_threadsafe(failed.set)
 
-    def _notify(self, write: BlockWrite) -> None:
-        for entry in write.entries:
-            for future in self._waiters.pop(entry.tx_id, []):
-                if not future.done():
-                    future.set_result(entry)
+    async def _announce(self) -> None:
+        """Tell waiters and listeners about each committed block, in commit order."""
+        while True:
+            write = await self._blocks.get()
+            for entry in write.entries:
+                for future in self._waiters.pop(entry.tx_id, []):
+                    if not future.done():
+                        future.set_result(entry)
+            for listener in self._listeners:
+                await listener(write)
 
     async def _tick(self) -> None:
         """Publish a cut marker when the pending batch is older than ``cut_after``."""

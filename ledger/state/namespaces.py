@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.canonical import canonical, parse
+from ledger.canonical import canonical, trusted
 from ledger.statekv import StateChange, StateReader
 
 CONSORTIUM = "consortium"
@@ -68,18 +68,18 @@ def put(ns: str, key: str, value: Any) -> StateChange:
 
 
 def decode(raw: bytes) -> Any:
-    return parse(raw)
+    return trusted(raw)
 
 
 def read(reader: StateReader, ns: str, key: str) -> Any:
     """The parsed row, or None when absent."""
     raw = reader.get(ns, key)
-    return None if raw is None else parse(raw)
+    return None if raw is None else trusted(raw)
 
 
 def scan(reader: StateReader, ns: str, prefix: str = "") -> list[tuple[str, Any]]:
     """Parsed rows of ``ns`` under ``prefix``, in key order."""
-    return [(key, parse(raw)) for key, raw in reader.scan(ns, prefix)]
+    return [(key, trusted(raw)) for key, raw in reader.scan(ns, prefix)]
 
 
 def by_index_key(prefix: str, index: int) -> str:

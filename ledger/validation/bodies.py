@@ -175,7 +175,7 @@ def access_record(body: Mapping[str, Any]) -> None:
     required = _keys("requester", "requester_role", "custodian", "patient_ref", "purpose")
     required |= _keys("resource_types", "decision", "basis", "policy_version", "obligations")
     required |= _keys("break_glass", "decision_digest")
-    f.obj(body, "body", required, _keys("envelope_digest", "reason"))
+    f.obj(body, "body", required, ACCESS_OPTIONAL)
     f.org(body["requester"], "requester")
     f.code(body["requester_role"], "requester_role")
     f.org(body["custodian"], "custodian")
@@ -193,6 +193,41 @@ def access_record(body: Mapping[str, Any]) -> None:
         f.hex64(body["envelope_digest"], "envelope_digest")
     if "reason" in body:
         f.code(body["reason"], "reason")
+    _access_request_fields(body)
+
+
+ACCESS_OPTIONAL = frozenset(
+    {
+        "envelope_digest",
+        "reason",
+        "requested_types",
+        "consent_ref",
+        "data_period",
+        "security_labels",
+        "break_glass_started",
+    }
+)
+"""Optional access.record fields. The request fields (requested types, consent_ref, data period,
+security labels, break-glass start) are what a replay of the decision needs beyond the rest."""
+
+
+def _access_request_fields(body: Mapping[str, Any]) -> None:
+    if "requested_types" in body:
+        f.items(body["requested_types"], "requested_types", f.resource_type)
+    if "consent_ref" in body:
+        f.ident(body["consent_ref"], "consent_ref")
+    if "data_period" in body:
+        period = f.obj(body["data_period"], "data_period", frozenset(), _keys("start", "end"))
+        start = f.ms(period["start"], "data_period.start") if "start" in period else None
+        end = f.ms(period["end"], "data_period.end") if "end" in period else None
+        if start is not None and end is not None and start > end:
+            f.bad("data_period ends before it starts")
+    if "security_labels" in body:
+        f.items(body["security_labels"], "security_labels", f.code, 0)
+    if "break_glass_started" in body:
+        f.ms(body["break_glass_started"], "break_glass_started")
+        if body["break_glass"] is not True:
+            f.bad("break_glass_started is given only with break_glass")
 
 
 def erasure_record(body: Mapping[str, Any]) -> None:

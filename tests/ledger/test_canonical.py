@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import MAX_SAFE_INTEGER, canonical, canonical_reference, parse
+from ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    canonical,
+    canonical_reference,
+    parse,
+    parse_canonical,
+)
 from ledger.errors import EncodingError
 
 keys = st.text(max_size=6)  # includes astral and control characters
@@ -52,3 +58,29 @@ def test_unencodable_values_are_refused(bad: object) -> None:
 def test_strict_parse_refuses(raw: bytes) -> None:
     with pytest.raises(EncodingError):
         parse(raw)
+
+
+@settings(max_examples=300)
+@given(values)
+def test_parse_canonical_accepts_exactly_canonical_bytes(value: object) -> None:
+    raw = canonical(value)
+    assert parse_canonical(raw) == value
+    if raw[:1] in (b"{", b"["):
+        with pytest.raises(EncodingError):
+            parse_canonical(raw[:1] + b" " + raw[1:])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":1,"a":1}',
+        b'{"a":1.0}',
+        b'{"b":1,"a":2}',
+        b'{"a": 1}',
+        b"[9007199254740993]",
+        b'"\\u0041"',
+    ],
+)
+def test_parse_canonical_refuses_other_spellings(raw: bytes) -> None:
+    with pytest.raises(EncodingError):
+        parse_canonical(raw)
