@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gateway.demo.ledger_walk import run_ledger_walk
+from gateway.demo.walkthrough import run_demo
 
 
 def register(commands: Any) -> None:
@@ -16,6 +16,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("--dir", type=Path, default=Path(".demo"), help="where the consortium lives")
     cmd.add_argument("--fresh", action="store_true", help="delete --dir first")
     cmd.add_argument("--no-serve", action="store_true", help="exit after the walkthrough")
+    cmd.add_argument("--base-port", type=int, default=8401, help="first member's HTTP port")
     cmd.set_defaults(run=run)
 
 
@@ -23,5 +24,8 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.dir
     if args.fresh and root.exists():
         shutil.rmtree(root)
-    ok = asyncio.run(run_ledger_walk(root))
+    try:
+        ok = asyncio.run(run_demo(root, serve=not args.no_serve, base_port=args.base_port))
+    except KeyboardInterrupt:
+        return 0
     return 0 if ok else 1

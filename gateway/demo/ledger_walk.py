@@ -18,6 +18,7 @@ from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.files import load_private_key
 from gateway.identity.pseudonym import patient_ref
 from ledger.ids import OrgId
+from ledger.state import member
 from ledger.storage.sql import SqlStore
 from ledger.validation.codes import ValidationCode
 from ledger.verify import verify_store
@@ -38,6 +39,16 @@ class Walk:
         self.root = root
         self.nodes = nodes
         self.failures: list[str] = []
+
+    def endpoint(self, org: str) -> str:
+        found = member(self.nodes[org].ledger.store, org)
+        assert found is not None  # noqa: S101 - a founding member
+        return found.endpoint
+
+    def majority_endorsers(self, submitter: str) -> tuple[str, ...]:
+        """Enough other members that, with the submitter, they are a strict majority."""
+        others = [org for org in self.nodes if org != submitter]
+        return tuple(others[: len(self.nodes) // 2])
 
     async def step(
         self,
@@ -62,88 +73,87 @@ class Walk:
             self.failures.append(f"{what}: expected {expect.name}, got {code.name}")
 
 
-async def run_ledger_walk(root: Path) -> bool:
-    say(f"1. medgate init: a consortium of {len(MEMBERS)} members in {root}")
-    created = create_consortium(root, "medgate demo consortium", MEMBERS)
-    say(f"   consortium id {created.consortium_id[:16]}..., genesis signed by every founder")
-    nodes = {m.org: open_member(root, m.org, m.role) for m in MEMBERS}
+async def run_ledger_walk(root: Path, members: list[MemberSpec] | None = None) -> bool:
+    """Walk the ledger on the consortium in ``root`` (created here when ``members`` is None)."""
+    if members is None:
+        members = MEMBERS
+        say(f"1. medgate init: a consortium of {len(members)} members in {root}")
+        created = create_consortium(root, "medgate demo consortium", members)
+        say(f"   consortium id {created.consortium_id[:16]}..., genesis signed by every founder")
+    nodes = {m.org: open_member(root, m.org, m.role) for m in members}
     for node in nodes.values():
         await node.ledger.start()
     try:
         walk = Walk(root, nodes)
-        ref = patient_ref(patient_key(root, "hospital-a"), "urn:oid:hospital-a:mrn", "MRN-0001")
-        say(
-            f"2. every member runs its own ledger node; patient MRN-0001 is pseudonym {ref[:12]}..."
-        )
-        await _walk(walk, ref)
+        hospital = next(m.org for m in members if m.role == "hospital")
+        insurer = next(m.org for m in members if m.role == "insurer")
+        ref = patient_ref(patient_key(root, hospital), "urn:demo:ledger-walk", "LW-0001")
+        say(f"   every member runs its own ledger node; a test patient is pseudonym {ref[:12]}...")
+        await _walk(walk, ref, hospital, insurer)
         return await _check(walk, list(nodes.values()))
     finally:
         for node in nodes.values():
             await node.ledger.stop()
 
 
-async def _walk(walk: Walk, ref: str) -> None:
-    endpoint = {"org": "hospital-a", "endpoint": "http://127.0.0.1:9401"}
-    await walk.step(
+async def _walk(walk: Walk, ref: str, hospital: str, insurer: str) -> None:
+    moved = {"org": hospital, "endpoint": "https://gateway.hospital.example"}
+    step = walk.step
+    await step(
         "governance without a quorum is refused (and kept in the log)",
-        "hospital-a",
+        hospital,
         "member.update",
-        endpoint,
+        moved,
         ValidationCode.QUORUM_NOT_MET,
     )
-    await walk.step(
-        "governance endorsed by a majority (2 of 3) is accepted",
-        "hospital-a",
+    back = {"org": hospital, "endpoint": walk.endpoint(hospital)}
+    await step(
+        "governance endorsed by a majority is accepted",
+        hospital,
         "member.update",
-        endpoint,
+        back,
         ValidationCode.VALID,
-        ("insurer-b",),
+        walk.majority_endorsers(hospital),
     )
     consent = {
-        "consent_id": "consent-0001",
+        "consent_id": "ledger-walk-consent",
         "patient_ref": ref,
-        "grantee": {"org": "insurer-b"},
+        "grantee": {"org": insurer},
         "purposes": ["HPAYMT"],
         "resource_types": ["Claim", "ExplanationOfBenefit", "Coverage"],
         "period": {},
-        "consent_digest": hashlib.sha256(b"demo consent 0001").hexdigest(),
+        "consent_digest": hashlib.sha256(b"ledger walk consent").hexdigest(),
     }
-    await walk.step(
-        "the patient consents: insurer-b may see claims for payment",
-        "hospital-a",
+    await step(
+        "a consent is recorded by its custodian",
+        hospital,
         "consent.grant",
         consent,
         ValidationCode.VALID,
     )
-    await walk.step(
-        "insurer-b's claims query is released and recorded",
-        "hospital-a",
+    await step(
+        "a release is recorded",
+        hospital,
         "access.record",
-        access_body("insurer-b", "hospital-a", ref, 1),
+        access_body(insurer, hospital, ref, 1),
         ValidationCode.VALID,
     )
-    revoke = {"consent_id": "consent-0001"}
-    await walk.step(
-        "insurer-b may not revoke a consent it does not hold",
-        "insurer-b",
+    revoke = {"consent_id": "ledger-walk-consent"}
+    await step(
+        "a member may not revoke a consent it does not hold",
+        insurer,
         "consent.revoke",
         revoke,
         ValidationCode.NOT_OWNER,
     )
-    await walk.step(
-        "the patient revokes the consent at hospital-a",
-        "hospital-a",
-        "consent.revoke",
-        revoke,
-        ValidationCode.VALID,
-    )
+    await step("the custodian revokes it", hospital, "consent.revoke", revoke, ValidationCode.VALID)
 
 
 async def _check(walk: Walk, nodes: list[MemberNode]) -> bool:
     size = max(node.ledger.committer.head.tree_size for node in nodes)
     await wait_until_height(nodes, size)
     heads = {str(node.org): node.ledger.committer.head for node in nodes}
-    say(f"3. every member's node holds {size} entries in {heads['hospital-a'].height + 1} blocks")
+    say(f"   every member's node holds {size} entries in {max(h.height for h in heads.values()) + 1} blocks")
     if len({head.hash() for head in heads.values()}) != 1:
         walk.failures.append("the members' chains differ")
     for org, head in heads.items():
@@ -155,7 +165,7 @@ async def _check(walk: Walk, nodes: list[MemberNode]) -> bool:
     if walk.failures:
         say("the walk FAILED:\n  " + "\n  ".join(walk.failures))
         return False
-    say("4. every step behaved as expected; every member's ledger verifies from genesis")
+    say("   every step behaved as expected; every member's ledger verifies from genesis")
     return True
 
 

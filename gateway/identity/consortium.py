@@ -11,16 +11,18 @@ import base64
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from joserfc.jwk import ECKey
 
+from gateway.auth.keys import public_jwk
 from gateway.clock import now_ms, utcnow
-from gateway.crypto.keys import generate_encryption_key, public_jwk
+from gateway.crypto.keys import generate_encryption_key
+from gateway.crypto.keys import public_jwk as public_encryption_jwk
 from gateway.identity import certs
 from gateway.identity.config_file import render_config
 from gateway.identity.files import (
@@ -79,18 +81,27 @@ def _check_target(root: Path, members: list[MemberSpec]) -> None:
 
 
 def create_consortium(
-    root: Path, name: str, members: list[MemberSpec], *, base_port: int = 8401
+    root: Path,
+    name: str,
+    members: list[MemberSpec],
+    *,
+    base_port: int = 8401,
+    ports: Sequence[int] | None = None,
 ) -> Created:
-    """Write a new consortium under ``root``. Raises ExistingMaterialError before writing anything
-    if any of its folders exist already."""
+    """Write a new consortium under ``root``; member ``i`` listens on ``ports[i]`` (default
+    ``base_port + i``). Raises ExistingMaterialError before writing anything if any of its folders
+    exist already, ValueError for a bad member list."""
     _check_target(root, members)
+    if ports is not None and len(ports) != len(members):
+        raise ValueError("give one port per member")
+    chosen = list(ports) if ports is not None else [base_port + i for i in range(len(members))]
     not_before = utcnow()
     patient_key = _b64(secrets.token_bytes(PATIENT_KEY_BYTES)).encode("ascii")
     signers: dict[OrgId, ec.EllipticCurvePrivateKey] = {}
     records = []
     created = []
     for offset, spec in enumerate(members):
-        url = f"http://127.0.0.1:{base_port + offset}"
+        url = f"http://127.0.0.1:{chosen[offset]}"
         signing = generate_signing_key()
         signers[OrgId(spec.org)] = signing
         records.append(_write_member(root / spec.org, spec, url, signing, patient_key, not_before))
@@ -145,7 +156,7 @@ def _write_member(
     _write_client(folder / "clients", "ehr")
     (folder / "data").mkdir(parents=True, exist_ok=True)
     pub = signing.public_key()
-    enc_pub = public_jwk(encryption)
+    enc_pub = public_encryption_jwk(encryption)
     return {
         "org": spec.org,
         "role": spec.role,
@@ -165,9 +176,6 @@ def _write_client(folder: Path, client_id: str) -> None:
     """The member's own EHR as a SMART backend client: its private key (held by the EHR) and the
     public JWKS the gateway registers."""
     key = ec.generate_private_key(ec.SECP256R1())
-    jwk = ECKey.import_key(private_key_pem(key))
-    public = jwk.as_dict(private=False)
-    public["kid"] = jwk.thumbprint()
-    public["alg"] = "ES256"
+    public = {**public_jwk(key.public_key()), "alg": "ES256", "use": "sig"}
     write_private(folder / f"{client_id}.key", private_key_pem(key))
     write_public(folder / f"{client_id}.jwks.json", json.dumps({"keys": [public]}).encode("utf-8"))
