@@ -11,13 +11,18 @@ from gateway import clock as wall_clock
 from gateway.api import auth, exchange, fhir, health, ledger_api, metrics, outbound, patient
 from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
+from gateway.api.metrics import RequestMetrics
 from gateway.auth.keys import load_jwks, load_p256_private
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
 from gateway.auth.smart import Client, TokenService
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
+from gateway.identity.pseudonym import load_patient_key
+from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
+from gateway.services.metrics import Metrics
+from gateway.services.patient_tokens import PatientTokens
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
 
@@ -42,18 +47,21 @@ def create_app(
     store: FhirStore | None = None,
     replay: ReplayCache | None = None,
     ledger: LedgerService | None = None,
+    checkpoints: CheckpointService | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
     ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
-    ``ledger``, when given, is the member's ledger node: it starts and stops with the app."""
+    ``ledger``, when given, is the member's ledger node: it starts and stops with the app, and so
+    does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime)."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
+    token_key = load_p256_private(settings.keys.token_key)
     tokens = TokenService(
         public_url=settings.public_url,
         clients=load_clients(settings),
-        token_key=load_p256_private(settings.keys.token_key),
+        token_key=token_key,
         replay=replay_cache,
     )
 
@@ -61,14 +69,21 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if ledger is not None:
             await ledger.start()
+        if checkpoints is not None:
+            await checkpoints.start()
         try:
             yield
         finally:
+            if checkpoints is not None:
+                await checkpoints.stop()
             if ledger is not None:
                 await ledger.stop()
+            if checkpoints is not None:
+                await checkpoints.close()
             if owned:
                 fhir_store.close()
 
+    counters = Metrics()
     app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan)
     app.state.services = Services(
         settings=settings,
@@ -78,9 +93,20 @@ def create_app(
         replay=replay_cache,
         clock=clock,
         ledger=ledger,
+        checkpointer=None if checkpoints is None else checkpoints.checkpointer,
+        metrics=counters,
+        patient_tokens=PatientTokens(
+            settings.public_url,
+            token_key,
+            load_patient_key(settings.keys.patient_key.read_bytes()),
+        ),
+        checkpoints=checkpoints,
     )
     install_handlers(app)
     for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, metrics):
         app.include_router(module.router)
+    app.include_router(patient.portal_router)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    # Outermost: counts every answer, the body limit's 413s included.
+    app.add_middleware(RequestMetrics, metrics=counters)
     return app

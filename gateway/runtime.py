@@ -1,4 +1,4 @@
-"""One member's running gateway: its ledger node, member directory and HTTP app, from Settings."""
+"""One member's running gateway: its ledger node, checkpointer, member directory and HTTP app."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from fastapi import FastAPI
 from gateway.app import create_app
 from gateway.clock import now_ms
 from gateway.identity.files import load_private_key
+from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering
 from gateway.settings import Settings
-from ledger.ids import OrgId
+from ledger.ids import ConsortiumId, OrgId
 from ledger.storage.sql import SqlStore
 
 
@@ -28,9 +29,30 @@ async def open_ledger(settings: Settings, *, cut_after: float = 0.05) -> LedgerS
     )
 
 
-def build_app(settings: Settings, ledger: LedgerService) -> FastAPI:
+async def open_checkpoints(settings: Settings, ledger: LedgerService) -> CheckpointService:
+    """The member's checkpointer on the consortium's checkpoint stream, registered on ``ledger``'s
+    blocks. Requires ``ledger`` not started yet (every block it commits must be signed)."""
+    return await CheckpointService.attach(
+        ledger,
+        load_private_key(settings.keys.signing_key),
+        await open_ordering(settings, stream="checkpoints"),
+        ConsortiumId(settings.consortium),
+        settings.keys.genesis.read_bytes(),
+    )
+
+
+def build_app(
+    settings: Settings, ledger: LedgerService, checkpoints: CheckpointService | None = None
+) -> FastAPI:
     """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
-    and the node starts and stops with the app."""
+    and the node (and its checkpointer, when given) starts and stops with the app."""
     directory = LedgerDirectory(ledger.store)
     ledger.on_block(directory.on_block)
-    return create_app(settings, directory=directory, ledger=ledger)
+    return create_app(settings, directory=directory, ledger=ledger, checkpoints=checkpoints)
+
+
+async def open_gateway(settings: Settings, *, cut_after: float = 0.05) -> FastAPI:
+    """Everything a member runs, wired: what ``medgate serve`` serves."""
+    ledger = await open_ledger(settings, cut_after=cut_after)
+    checkpoints = await open_checkpoints(settings, ledger)
+    return build_app(settings, ledger, checkpoints)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,7 +14,10 @@ from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant, TokenService
 from gateway.errors import AuthError, ForbiddenError, UnavailableError, UnsupportedMediaError
 from gateway.fhir.service import FhirService
+from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
+from gateway.services.metrics import Metrics
+from gateway.services.patient_tokens import PatientTokens
 from gateway.settings import Settings
 from ledger.node.checkpointer import Checkpointer
 
@@ -36,6 +39,11 @@ class Services:
     clock: Clock
     ledger: LedgerService | None = None
     checkpointer: Checkpointer | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    """Counters: ``svc.metrics.inc("medgate_decisions_total", {"effect": "permit"})``."""
+    patient_tokens: PatientTokens | None = None
+    checkpoints: CheckpointService | None = None
+    """Runs ``checkpointer``; its ``failure`` makes /readyz answer 503."""
 
 
 def ensure_releasable(svc: Services) -> None:

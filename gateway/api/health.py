@@ -19,8 +19,23 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(svc: ServicesDep) -> dict[str, str]:
-    """The store answers (503 OperationOutcome otherwise) and a member registry is wired."""
+    """Ready to release data: the store answers, the ledger node and its checkpoint follower run,
+    and no checkpoint alarm is raised. 503 OperationOutcome otherwise, naming which (ids and
+    heights only), so a load balancer routes peers away while an operator resolves it."""
     await run_in_threadpool(svc.fhir.store.ping)
     if svc.ledger is not None and svc.ledger.failure is not None:
         raise UnavailableError("the ledger node stopped; see the gateway log")
-    return {"status": "ready", "peers": "on" if svc.directory is not None else "off"}
+    if svc.checkpoints is not None and svc.checkpoints.failure is not None:
+        raise UnavailableError("the checkpoint follower stopped; see the gateway log")
+    alarm = None if svc.checkpointer is None else svc.checkpointer.alarm
+    if alarm is not None:
+        found = alarm.describe()
+        raise UnavailableError(
+            f"ledger checkpoints disagree ({found['finding']} at height {found['height']}, "
+            f"orgs {','.join(found['orgs'])}); releases are suspended until an operator clears it"
+        )
+    return {
+        "status": "ready",
+        "peers": "on" if svc.directory is not None else "off",
+        "checkpoints": "on" if svc.checkpointer is not None else "off",
+    }

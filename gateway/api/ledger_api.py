@@ -1,7 +1,118 @@
-"""Routes: read access to this member's ledger: head, blocks, final checkpoint, proofs."""
+"""Routes: read access to this member's ledger (head, blocks, entries, final checkpoint, proofs) and
+the operator's alarm clearing.
+
+Who may read: the member's own SMART clients holding ``system/Ledger.read`` (``system/*.read``
+covers it) and peer gateways with a peer assertion (any purpose). No PHI is on the ledger, but
+access patterns (which entry, which proof) are sensitive, so nothing here is anonymous.
+
+Who may clear a checkpoint alarm: a SMART client of this member whose token names
+``system/Ledger.write`` explicitly (a ``system/*.write`` token does not: clearing suspends a
+safety stop, so it is an operator's deliberate act). Register a dedicated operator client with
+that scope in medgate.toml; the operator's tool signs its client assertion like any backend client.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import BearerDep, GrantDep, Services, ServicesDep
+from gateway.auth.peer import verify_peer_assertion
+from gateway.auth.scopes import Action, allows
+from gateway.errors import AuthError, ForbiddenError, UnavailableError
+from gateway.services import ledger_view as view
+from gateway.services.ledger import LedgerService
 
 router = APIRouter(prefix="/ledger", tags=["ledger_api"])
+
+
+def ledger_reader(svc: ServicesDep, token: BearerDep) -> str:
+    """``client:<id>`` or ``peer:<org>``; 401 unless one of the two verifies, 403 without scope."""
+    try:
+        grant = svc.tokens.check(token, svc.clock())
+    except AuthError:
+        if svc.directory is None:
+            raise
+        peer = verify_peer_assertion(
+            token,
+            directory=svc.directory,
+            audience=svc.settings.public_url,
+            replay=svc.replay,
+            now=svc.clock(),
+        )
+        return f"peer:{peer.org}"
+    if not allows(grant.scopes, "Ledger", Action.READ):
+        raise ForbiddenError("scope system/Ledger.read required")
+    return f"client:{grant.client_id}"
+
+
+ReaderDep = Annotated[str, Depends(ledger_reader)]
+
+
+def _ledger(svc: Services) -> LedgerService:
+    if svc.ledger is None:
+        raise UnavailableError("this gateway runs no ledger node")
+    return svc.ledger
+
+
+@router.get("/head")
+async def head(svc: ServicesDep, _: ReaderDep) -> dict[str, Any]:
+    """The last committed block: height, block hash, tree size and root."""
+    store = _ledger(svc).store
+    return view.header_json(await run_in_threadpool(view.committed_head, store))
+
+
+@router.get("/blocks/{height}")
+async def block(svc: ServicesDep, _: ReaderDep, height: int) -> dict[str, Any]:
+    return await run_in_threadpool(view.block_json, _ledger(svc).store, height)
+
+
+@router.get("/checkpoint")
+def checkpoint(svc: ServicesDep, _: ReaderDep) -> dict[str, Any]:
+    """The highest quorum-cosigned checkpoint of this member's chain (ledger.checkpoint's wire
+    form, verifiable with ``verify_cosigned`` against the member list and quorum rule)."""
+    final = None if svc.checkpointer is None else svc.checkpointer.final()
+    if final is None:
+        raise UnavailableError("no checkpoint is final yet")
+    return final.to_json()
+
+
+@router.get("/entries/{index}")
+async def entry(svc: ServicesDep, _: ReaderDep, index: int) -> dict[str, Any]:
+    return await run_in_threadpool(view.entry_json, _ledger(svc).store, index)
+
+
+@router.get("/proof/inclusion")
+async def inclusion(
+    svc: ServicesDep, _: ReaderDep, index: Annotated[int, Query()], size: Annotated[int, Query()]
+) -> dict[str, Any]:
+    return await run_in_threadpool(view.inclusion_json, _ledger(svc).store, index, size)
+
+
+@router.get("/proof/consistency")
+async def consistency(
+    svc: ServicesDep,
+    _: ReaderDep,
+    first: Annotated[int, Query(alias="from")],
+    second: Annotated[int, Query(alias="to")],
+) -> dict[str, Any]:
+    return await run_in_threadpool(view.consistency_json, _ledger(svc).store, first, second)
+
+
+class AlarmClear(BaseModel):
+    note: str = Field(min_length=1, max_length=500, description="what the operator checked")
+
+
+@router.post("/alarm/clear")
+def clear_alarm(svc: ServicesDep, grant: GrantDep, body: AlarmClear) -> dict[str, Any]:
+    """Clear the checkpoint alarm; answers what was cleared (null if nothing was raised). A
+    divergence that persists raises a new alarm at the next block."""
+    if not any(s.resource == "Ledger" and s.action in ("write", "*") for s in grant.scopes):
+        raise ForbiddenError("scope system/Ledger.write required (named explicitly)")
+    if svc.checkpointer is None:
+        raise UnavailableError("this gateway runs no checkpointer")
+    cleared = svc.checkpointer.clear_alarm(f"{grant.client_id}: {body.note}")
+    return {"cleared": None if cleared is None else cleared.describe()}

@@ -2,6 +2,106 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import BearerDep, GrantDep, ServicesDep
+from gateway.auth.scopes import Action, allows
+from gateway.errors import FHIR_JSON, ForbiddenError, UnavailableError
+from gateway.services.audit_fhir import audit_bundle
+from gateway.services.patient_audit import patient_audit
+from gateway.services.patient_tokens import PatientTokens
+from ledger.ids import PatientRef
 
 router = APIRouter(prefix="/patient", tags=["patient"])
+portal_router = APIRouter(tags=["portal"])
+FHIR_FORMATS = frozenset({"fhir", "json+fhir", FHIR_JSON})
+_PORTAL_FILES = {"portal.html": "text/html; charset=utf-8", "portal.js": "text/javascript"}
+
+
+class Identifier(BaseModel):
+    system: str = Field(min_length=1, max_length=256)
+    value: str = Field(min_length=1, max_length=256)
+
+
+class TokenRequest(BaseModel):
+    identifier: Identifier
+
+
+def _patient_tokens(svc: ServicesDep) -> PatientTokens:
+    if svc.patient_tokens is None:
+        raise UnavailableError("this gateway issues no patient tokens")
+    return svc.patient_tokens
+
+
+def patient_of(svc: ServicesDep, token: BearerDep) -> PatientRef:
+    """The patient a patient token names (401 otherwise)."""
+    return _patient_tokens(svc).check(token, svc.clock())
+
+
+PatientDep = Annotated[PatientRef, Depends(patient_of)]
+
+
+@router.post("/token")
+def issue_token(svc: ServicesDep, grant: GrantDep, body: TokenRequest) -> dict[str, Any]:
+    """A patient token for the patient with ``identifier``, for this hospital's own portal backend
+    (SMART scope ``system/Patient.read``), after it has authenticated the patient itself."""
+    if not allows(grant.scopes, "Patient", Action.READ):
+        raise ForbiddenError("scope system/Patient.read required")
+    tokens = _patient_tokens(svc)
+    ref = tokens.patient_ref(body.identifier.system, body.identifier.value)
+    issued = tokens.issue(ref, svc.clock())
+    return {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+        "patient_ref": issued.patient_ref,
+    }
+
+
+@router.get("/audit")
+async def audit(
+    svc: ServicesDep,
+    patient: PatientDep,
+    fmt: Annotated[str | None, Query(alias="_format")] = None,
+) -> Response:
+    """Every recorded access to the patient's data across the consortium, each entry with its
+    inclusion proof against the final checkpoint (or ``pending``); ``_format=fhir``: a Bundle of
+    AuditEvents."""
+    if svc.ledger is None:
+        raise UnavailableError("this gateway runs no ledger node")
+    final = None if svc.checkpointer is None else svc.checkpointer.final()
+    log = await run_in_threadpool(patient_audit, svc.ledger.store, patient, final)
+    if fmt is not None and fmt in FHIR_FORMATS:
+        return JSONResponse(audit_bundle(log), media_type=FHIR_JSON)
+    return JSONResponse(log.to_json())
+
+
+def _static(name: str) -> Response:
+    data = resources.files("gateway").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_PORTAL_FILES[name], headers=_STATIC_HEADERS)
+
+
+_STATIC_HEADERS = {
+    # The page handles a bearer token: no framing, no third-party script, no referrer leaks.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' "
+    "'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@portal_router.get("/portal", include_in_schema=False)
+def portal() -> Response:
+    return _static("portal.html")
+
+
+@portal_router.get("/portal/portal.js", include_in_schema=False)
+def portal_js() -> Response:
+    return _static("portal.js")

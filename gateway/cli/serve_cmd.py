@@ -10,7 +10,8 @@ from typing import Any
 
 import uvicorn
 
-from gateway.runtime import build_app, open_ledger
+from gateway.runtime import open_gateway
+from gateway.services.jsonlog import configure_logging
 from gateway.settings import Settings
 
 
@@ -21,13 +22,13 @@ def register(commands: Any) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    ledger = await open_ledger(settings)
-    app = build_app(settings, ledger)
+    app = await open_gateway(settings)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         log_level="warning",
+        log_config=None,  # keep the JSON handler configure_logging installed
         access_log=False,  # request lines carry patient search parameters: no PHI in logs
         server_header=False,
     )
@@ -35,6 +36,6 @@ async def serve(settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging(logging.INFO)
     asyncio.run(serve(Settings.load(args.config)))
     return 0

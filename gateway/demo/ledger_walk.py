@@ -153,7 +153,9 @@ async def _check(walk: Walk, nodes: list[MemberNode]) -> bool:
     size = max(node.ledger.committer.head.tree_size for node in nodes)
     await wait_until_height(nodes, size)
     heads = {str(node.org): node.ledger.committer.head for node in nodes}
-    say(f"   every member's node holds {size} entries in {max(h.height for h in heads.values()) + 1} blocks")
+    say(
+        f"   every member's node holds {size} entries in {max(h.height for h in heads.values()) + 1} blocks"
+    )
     if len({head.hash() for head in heads.values()}) != 1:
         walk.failures.append("the members' chains differ")
     for org, head in heads.items():

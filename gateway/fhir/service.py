@@ -22,6 +22,11 @@ class Written:
     created: bool
 
 
+WriteListener = Callable[[StoredResource, StoredResource | None], None]
+"""Called after a write with (the stored resource, the version it replaced or None), in the
+writer's thread: the consent lifecycle turns Consent writes into ledger entries this way."""
+
+
 class FhirService:
     """The custodian's own records. ``clock`` gives seconds since the epoch (lastUpdated)."""
 
@@ -29,12 +34,19 @@ class FhirService:
         self.store = store
         self._clock = clock
         self.started = _instant(clock())
+        self._listeners: list[WriteListener] = []
+
+    def add_listener(self, listener: WriteListener) -> None:
+        """Call ``listener`` after every successful create or update (an error it raises reaches
+        the client: the resource is stored, what the listener does after it may not be)."""
+        self._listeners.append(listener)
 
     def create(self, type_: str, raw: bytes) -> Written:
         """Validate ``raw``; store it under a new server-assigned id (any id sent is replaced)."""
         data = parse_resource(raw, type_)
         stored = self._stamp(type_, secrets.token_hex(16), 1, data)
         self.store.insert(stored)
+        self._notify(stored, None)
         return Written(stored, created=True)
 
     def update(self, type_: str, id_: str, raw: bytes, if_match: str | None) -> Written:
@@ -49,6 +61,7 @@ class FhirService:
             self.store.insert(stored)
         else:
             self.store.replace(stored)
+        self._notify(stored, current)
         return Written(stored, created=current is None)
 
     def read(self, type_: str, id_: str) -> StoredResource:
@@ -71,6 +84,10 @@ class FhirService:
         query = parse_query(type_, params)
         page = self.store.search(query)
         return bundle.searchset(base, page, bundle.page_links(base, query, params, page.total))
+
+    def _notify(self, stored: StoredResource, previous: StoredResource | None) -> None:
+        for listener in self._listeners:
+            listener(stored, previous)
 
     def _stamp(self, type_: str, id_: str, version: int, data: dict[str, object]) -> StoredResource:
         now = _instant(self._clock())

@@ -10,8 +10,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.signing import load_public_key_b64
 from ledger.state import active_signing_key, member
+from ledger.state import namespaces as ns
 from ledger.statekv import StateReader
 from ledger.storage.base import BlockWrite
+
+_REGISTRY = frozenset({ns.MEMBERS, ns.KEYS})
 
 
 class LedgerDirectory:
@@ -37,7 +40,8 @@ class LedgerDirectory:
             cached = self._active[org] = record is not None and record.is_active
         return cached
 
-    async def on_block(self, _: BlockWrite) -> None:
-        """Forget everything: the block may have removed a member or rotated a key."""
-        self._keys.clear()
-        self._active.clear()
+    async def on_block(self, write: BlockWrite) -> None:
+        """Forget what the block may have changed: a member removed, a key added or retired."""
+        if any(change.ns in _REGISTRY for change in write.changes):
+            self._keys.clear()
+            self._active.clear()

@@ -118,10 +118,13 @@ class LedgerService:
         type_: str,
         body: Mapping[str, Any],
         endorsers: Mapping[OrgId, ec.EllipticCurvePrivateKey] | None = None,
+        ts: int | None = None,
     ) -> tuple[TxId, bytes]:
-        """A new signed entry of this member (fresh nonce, the current time)."""
+        """A new signed entry of this member (fresh nonce). ``ts`` defaults to now; an
+        ``access.record`` passes its decision's time, so that a replay decides at the same moment."""
         nonce = nonce_from_bytes(secrets.token_bytes(16))
-        tx = make_tx(type_, self.org, self.kid, self._clock_ms(), nonce, body)
+        when = self._clock_ms() if ts is None else ts
+        tx = make_tx(type_, self.org, self.kid, when, nonce, body)
         return tx_id_of(tx), sign_entry(tx, self._key, endorsers)
 
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:

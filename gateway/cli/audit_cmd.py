@@ -1,0 +1,53 @@
+"""`medgate audit replay <tx_id> --config`: re-decide a recorded access and confirm or refute it.
+
+Prints JSON {confirmed, recorded_digest, recomputed_digest, mismatches, ...}; exits 0 when the
+recorded decision is confirmed, 1 when refuted, 2 when it cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError, GatewayError
+from gateway.services.replay import replay_tx
+from gateway.settings import Settings
+from ledger.errors import LedgerError
+from ledger.ids import TxId
+from ledger.storage.sql import SqlStore
+from policies import default_policy
+
+TX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def register(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="audit operations")
+    sub = audit.add_subparsers(dest="audit_command", required=True)
+    cmd = sub.add_parser("replay", help="re-decide a recorded access from ledger state")
+    cmd.add_argument("tx_id", help="the access.record's transaction id (64 hex digits)")
+    cmd.add_argument("--config", type=Path, required=True, help="the member's medgate.toml")
+    cmd.set_defaults(run=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    if not TX_ID.fullmatch(args.tx_id):
+        print("audit replay: tx_id must be 64 lowercase hex digits", file=sys.stderr)
+        return 2
+    try:
+        store = SqlStore(Settings.load(args.config).ledger_store_url)
+    except (ConfigError, LedgerError) as exc:
+        print(f"audit replay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = replay_tx(store, TxId(args.tx_id), default_policy())
+    except (GatewayError, LedgerError) as exc:
+        print(f"audit replay: cannot replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps(report.to_json(), indent=2))
+    return 0 if report.confirmed else 1

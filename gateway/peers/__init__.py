@@ -1,0 +1,1 @@
+"""Calls to other members' gateways (the hot path of the exchange: aiohttp, one pooled session)."""

@@ -1,0 +1,123 @@
+"""The consent lifecycle: the custodian's FHIR Consent writes become `consent.grant` / `consent.revoke`.
+
+A Consent stored with status ``active`` is flattened (`policies.terms_from_consent`) and recorded
+as a `consent.grant` pinning the SHA-256 of the stored bytes; a later write with status inactive,
+rejected or entered-in-error records `consent.revoke`. Every gateway then enforces it from its own
+ledger state as soon as it has the block. The write waits until this node has committed the entry,
+so the client's next request already sees it here.
+
+Limits (logged, not failed: the custodian still enforces the full Consent it holds): terms the
+ledger cannot carry (no grantee, no purpose, an opt-out) are not recorded, and a change to the terms
+of an already recorded active Consent is not re-recorded (revoke it and create a new one). The
+patient is named by the first identifier of the Patient the Consent references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+
+from gateway.errors import GatewayError, UnavailableError
+from gateway.fhir.search import patient_id
+from gateway.identity.pseudonym import patient_ref
+from gateway.services.ledger import LedgerService
+from gateway.store.fhir_store import FhirStore, StoredResource
+from ledger.errors import LedgerError
+from ledger.state import consent
+from policies import Effect, FactsError, terms_from_consent, terms_to_body
+
+REVOKING_STATUSES = frozenset({"inactive", "rejected", "entered-in-error"})
+COMMIT_TIMEOUT_S = 30.0
+ANY_TYPE = "*"
+_log = logging.getLogger(__name__)
+
+
+def grant_body(consent_doc: dict[str, Any], ref: str, stored: bytes) -> dict[str, Any] | None:
+    """The `consent.grant` body of an active Consent, or None when the ledger cannot carry it."""
+    try:
+        terms = terms_from_consent(
+            consent_doc, patient_ref=ref, consent_digest=hashlib.sha256(stored).hexdigest()
+        )
+    except FactsError as exc:
+        _log.warning("consent not recorded: %s", exc)
+        return None
+    body = terms_to_body(terms)
+    if body["grantee"] is None or not body["purposes"] or terms.effect is Effect.DENY:
+        _log.warning(
+            "consent %s: terms the ledger cannot carry; enforced locally", terms.consent_id
+        )
+        return None
+    period = {k: v for k, v in body["period"].items() if v is not None}
+    return {
+        "consent_id": body["consent_id"],
+        "patient_ref": body["patient_ref"],
+        "grantee": body["grantee"],
+        "purposes": body["purposes"],
+        "resource_types": body["resource_types"] or [ANY_TYPE],
+        "period": period,
+        "consent_digest": body["consent_digest"],
+    }
+
+
+class ConsentSync:
+    """The FHIR store's write hook for Consents. Runs in the writer's worker thread and hands the
+    ledger write to the event loop ``loop``, waiting for its commit."""
+
+    def __init__(
+        self,
+        ledger: LedgerService,
+        store: FhirStore,
+        patient_key: bytes,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._ledger = ledger
+        self._store = store
+        self._key = patient_key
+        self._loop = loop
+
+    def on_write(self, stored: StoredResource, _: StoredResource | None) -> None:
+        if stored.type != "Consent":
+            return
+        doc = orjson.loads(stored.body)
+        recorded = consent(self._ledger.store, stored.id)
+        status = doc.get("status")
+        if status == "active" and recorded is None:
+            ref = self._patient_ref(doc)
+            body = None if ref is None else grant_body(doc, ref, stored.body)
+            if body is not None:
+                self._record("consent.grant", body)
+        elif status in REVOKING_STATUSES and recorded is not None and recorded.status == "active":
+            self._record("consent.revoke", {"consent_id": stored.id})
+
+    def _patient_ref(self, doc: dict[str, Any]) -> str | None:
+        reference = (doc.get("patient") or {}).get("reference")
+        if not isinstance(reference, str):
+            return None
+        try:
+            patient = self._store.read("Patient", patient_id(reference))
+        except GatewayError:  # not a Patient reference, or the store is down: nothing to record
+            return None
+        identifiers = [] if patient is None else orjson.loads(patient.body).get("identifier") or []
+        first = identifiers[0] if identifiers else {}
+        system, value = first.get("system"), first.get("value")
+        if not (isinstance(system, str) and isinstance(value, str)):
+            return None
+        return patient_ref(self._key, system, value)
+
+    def _record(self, type_: str, body: dict[str, Any]) -> None:
+        coro = self._ledger.record_committed(type_, body, timeout=COMMIT_TIMEOUT_S)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            entry = future.result(timeout=COMMIT_TIMEOUT_S + 5)
+        except (LedgerError, TimeoutError) as exc:
+            raise UnavailableError(
+                "the consent is stored but the ledger did not record it"
+            ) from exc
+        if entry.code != 0:
+            _log.warning(
+                "%s of %s refused by the ledger (code %d)", type_, body["consent_id"], entry.code
+            )

@@ -1,0 +1,138 @@
+"""The exchange between members, wired for one gateway: keys, ledger views, facts, peer client.
+
+``open_exchange`` builds it when the app starts (the exchange router's lifespan) and hooks it to the
+ledger (facts are dropped when a block changes them) and to the FHIR store (patient index, facts,
+consent lifecycle); ``Exchange.close`` releases the peer client at shutdown. The use cases are in
+``release`` (the custodian's side) and ``outbound`` (the requester's side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.auth.peer import MemberDirectory
+from gateway.clock import now_ms
+from gateway.crypto.envelope import Recipient
+from gateway.crypto.keys import read_jwk, signing_kid
+from gateway.errors import ForbiddenError, UnavailableError
+from gateway.fhir.service import FhirService
+from gateway.identity.files import load_private_key
+from gateway.identity.pseudonym import load_patient_key
+from gateway.peers.client import PeerClient
+from gateway.services.consent_sync import ConsentSync
+from gateway.services.facts import FactsSource
+from gateway.services.ledger import LedgerService
+from gateway.services.patients import PatientIndex
+from gateway.settings import Settings
+from ledger.state import Member, member
+from ledger.state import namespaces as ns
+from ledger.storage.base import BlockWrite
+from policies import ConsortiumPolicy, default_policy
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Everything the exchange use cases need of this member. Build with ``open_exchange``."""
+
+    settings: Settings
+    signing_key: ec.EllipticCurvePrivateKey
+    kid: str
+    encryption_jwk: dict[str, str]
+    patient_key: bytes
+    ledger: LedgerService
+    fhir: FhirService
+    directory: MemberDirectory
+    facts: FactsSource
+    patients: PatientIndex
+    peers: PeerClient
+    policy: ConsortiumPolicy
+    guard: Callable[[], None]
+    """Raises UnavailableError when releases are suspended (``deps.ensure_releasable``)."""
+    clock_ms: Callable[[], int]
+    members: dict[str, Member] = field(default_factory=dict)
+    """Member records read at the head, dropped when a block changes members or keys."""
+
+    @property
+    def org(self) -> str:
+        return self.settings.org
+
+    def member(self, org: str) -> Member:
+        """An active member of the registry at this node's head; ForbiddenError otherwise."""
+        found = self.members.get(org)
+        if found is None:
+            found = member(self.ledger.store, org)
+            if found is not None:
+                self.members[org] = found
+        if found is None or not found.is_active:
+            raise ForbiddenError("not an active member of the consortium")
+        return found
+
+    async def member_async(self, org: str) -> Member:
+        return await asyncio.to_thread(self.member, org)
+
+    async def on_block(self, block: BlockWrite) -> None:
+        if any(change.ns in (ns.MEMBERS, ns.KEYS) for change in block.changes):
+            self.members.clear()
+
+    async def close(self) -> None:
+        await self.peers.close()
+
+
+def recipient_of(found: Member) -> Recipient:
+    """The member's first registered encryption key. Raises ForbiddenError when it has none."""
+    if not found.encryption_keys:
+        raise ForbiddenError("the member has no registered encryption key")
+    return Recipient(found.org, dict(found.encryption_keys[0].jwk))
+
+
+def open_exchange(
+    settings: Settings,
+    ledger: LedgerService | None,
+    fhir: FhirService,
+    directory: MemberDirectory | None,
+    *,
+    guard: Callable[[], None],
+    clock_ms: Callable[[], int] = now_ms,
+) -> Exchange | None:
+    """The member's exchange, hooked to its ledger and FHIR store; None when the app runs without
+    a ledger or member registry (nothing could be recorded or authenticated: no exchange).
+    Requires a running event loop (the consent lifecycle hands ledger writes to it)."""
+    if ledger is None or directory is None:
+        return None
+    signing = load_private_key(settings.keys.signing_key)
+    patient_key = load_patient_key(settings.keys.patient_key.read_bytes())
+    store = fhir.store
+    patients = PatientIndex(store, patient_key)
+    document = default_policy()
+    facts = FactsSource(ledger.store, store, patients, document)
+    exchange = Exchange(
+        settings=settings,
+        signing_key=signing,
+        kid=signing_kid(signing.public_key()),
+        encryption_jwk=read_jwk(settings.keys.encryption_key),
+        patient_key=patient_key,
+        ledger=ledger,
+        fhir=fhir,
+        directory=directory,
+        facts=facts,
+        patients=patients,
+        peers=PeerClient(),
+        policy=document,
+        guard=guard,
+        clock_ms=clock_ms,
+    )
+    ledger.on_block(facts.on_block)
+    ledger.on_block(exchange.on_block)
+    fhir.add_listener(patients.on_write)
+    fhir.add_listener(facts.on_write)
+    consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop())
+    fhir.add_listener(consent_sync.on_write)
+    return exchange
+
+
+def unavailable() -> UnavailableError:
+    return UnavailableError("this gateway takes no part in the exchange (no ledger)")

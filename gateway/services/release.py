@@ -1,0 +1,140 @@
+"""The custodian's side of the exchange: decide, record, then seal and release (or refuse).
+
+Audit before release (ARCHITECTURE.md section 1.2): the `access.record` is ordered, and the
+ordering service has acknowledged it, before a byte of the envelope leaves; a denial is recorded
+the same way and answered 403. The envelope's digest is in the record, so the patient's log pins
+exactly what left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.auth.peer import PeerIdentity
+from gateway.crypto.envelope import envelope_digest, seal
+from gateway.errors import ForbiddenError
+from gateway.fhir.search import SearchQuery
+from gateway.peers.errors import AccessDenied
+from gateway.services.access_record import access_body, basis_ids
+from gateway.services.exchange import Exchange, recipient_of
+from gateway.services.obligations import Pseudonym, Row, release_bundle
+from ledger.state import Member
+from policies import Decision, Effect, Request, decide
+
+MAX_ROWS_PER_TYPE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a peer asks the custodian for (the body of ``POST /exchange/query``)."""
+
+    patient_ref: str
+    resource_types: tuple[str, ...]
+    purpose: str
+    break_glass: bool = False
+    consent_ref: str | None = None
+    break_glass_started: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    envelope: bytes
+    access_tx: str
+    obligations: tuple[str, ...]
+
+
+def fetch_rows(ex: Exchange, patient_ref: str, types: Sequence[str]) -> list[Row]:
+    """The custodian's stored resources of ``types`` about the patient (stored bytes)."""
+    rows: list[Row] = []
+    for local_id in ex.patients.local_ids(patient_ref):
+        for rtype in types:
+            query = SearchQuery(rtype, patient=local_id, count=MAX_ROWS_PER_TYPE)
+            rows.extend(Row(r.type, r.id, r.body, r.date) for r in ex.fhir.store.search(query).rows)
+    return rows
+
+
+def pseudonym_for(ex: Exchange, requester: str) -> Pseudonym:
+    """A keyed pseudonym of person references, per requester (two agencies cannot link)."""
+
+    def pseudonym(reference: str) -> str:
+        mac = hmac.new(ex.patient_key, f"{requester}|{reference}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    return pseudonym
+
+
+class Custodian:
+    """Answers peers' queries and accepts their deliveries."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._ex = exchange
+
+    async def query(self, peer: PeerIdentity, ask: Ask) -> Released:
+        """Raises AccessDenied (recorded), ForbiddenError, UnavailableError (nothing released)."""
+        ex = self._ex
+        ex.guard()
+        if ask.purpose != peer.purpose or ask.consent_ref != peer.consent_ref:
+            raise ForbiddenError("the request's purpose or consent differs from its assertion's")
+        requester = await ex.member_async(peer.org)
+        request = Request(
+            requester_org=peer.org,
+            requester_role=requester.role,
+            custodian=ex.org,
+            patient_ref=ask.patient_ref,
+            resource_types=ask.resource_types,
+            purpose=ask.purpose,
+            break_glass=ask.break_glass,
+            consent_ref=ask.consent_ref,
+            break_glass_started=ask.break_glass_started if ask.break_glass else None,
+        )
+        facts = await asyncio.to_thread(ex.facts.facts, ask.patient_ref, peer.org)
+        now = ex.clock_ms()
+        decision = decide(request, facts, now)
+        envelope = None
+        if decision.effect is Effect.PERMIT:
+            envelope = await asyncio.to_thread(self._sealed, request, decision, requester)
+        access_tx = await self.record(request, decision, envelope, decided_at=now)
+        if envelope is None:
+            raise AccessDenied(_deny_reasons(decision), access_tx)
+        return Released(envelope, access_tx, decision.obligations)
+
+    async def record(
+        self,
+        request: Request,
+        decision: Decision,
+        envelope: bytes | None,
+        *,
+        decided_at: int | None = None,
+    ) -> str:
+        """Order the access.record; returns its tx_id once the ordering service acknowledged it.
+        The entry carries the decision's time as its ``ts``: replay decides at that same moment."""
+        basis = basis_ids(
+            decision, self._ex.facts.recorded_ids(request.patient_ref, request.requester_org)
+        )
+        digest = None if envelope is None else envelope_digest(envelope)
+        body = access_body(request, decision, basis=basis, envelope_digest=digest)
+        recorded = await self._ex.ledger.record("access.record", body, ts=decided_at)
+        return recorded.tx_id
+
+    def _sealed(self, request: Request, decision: Decision, requester: Member) -> bytes:
+        ex = self._ex
+        rule = ex.policy.rule(request.requester_role, request.purpose)
+        referenced = frozenset() if rule is None else rule.referenced_types
+        rows = fetch_rows(ex, request.patient_ref, decision.permitted_types)
+        payload = release_bundle(
+            rows,
+            decision.obligations,
+            base=ex.settings.public_url,
+            referenced_types=referenced,
+            pseudonym=pseudonym_for(ex, request.requester_org),
+        )
+        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+
+
+def _deny_reasons(decision: Decision) -> tuple[str, ...]:
+    causes = tuple(r for r in decision.reasons if r.startswith("deny:"))
+    return causes or ("deny",)

@@ -1,0 +1,49 @@
+"""The exchange on the production ordering: two gateways over a real 3-node NATS JetStream cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.identity.consortium import MemberSpec
+from ledger.state import consent
+from tests.e2e import records
+from tests.e2e.flows import ask, seed, types_of
+from tests.e2e.gateways import Consortium, wait_for
+from tests.e2e.test_insurer_claims import assert_denied, status_at
+from tests.support.nats_cluster import NatsCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nats]
+
+
+@pytest.fixture
+def on_nats(tmp_path: Path) -> Iterator[Consortium]:
+    with NatsCluster(tmp_path / "nats") as cluster:
+        members = [MemberSpec("hospital-a", "hospital"), MemberSpec("insurer", "insurer")]
+        with Consortium(tmp_path / "c", members, nats_servers=cluster.client_urls) as consortium:
+            yield consortium
+
+
+def test_consent_query_and_revocation_over_nats(on_nats: Consortium) -> None:
+    hospital, insurer = on_nats["hospital-a"], on_nats["insurer"]
+    patient = seed(hospital, claims=2)
+    headers = hospital.auth()
+    consent_id = hospital.create(
+        records.consent(patient.patient_id, "insurer", "HPAYMT", ["Claim"]), headers
+    )
+    wait_for(lambda: insurer.read_state(lambda s: consent(s, consent_id)), "consent at insurer")
+    answer = ask(insurer, "hospital-a", patient.national_id, "HPAYMT", ["Claim", "Observation"])
+    assert answer.status_code == 200, answer.text
+    assert types_of(answer.json()) == ["Claim", "Claim"]
+
+    current = hospital.http.get(f"/fhir/Consent/{consent_id}", headers=headers).json()
+    revoked = hospital.http.put(
+        f"/fhir/Consent/{consent_id}",
+        json={**current, "status": "rejected"},
+        headers={**headers, "Content-Type": "application/fhir+json"},
+    )
+    assert revoked.status_code == 200, revoked.text
+    wait_for(lambda: status_at(insurer, consent_id) == "revoked", "revocation at insurer")
+    assert_denied(ask(insurer, "hospital-a", patient.national_id, "HPAYMT", ["Claim"]))
