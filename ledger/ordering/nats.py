@@ -166,11 +166,13 @@ class NatsOrdering:
         position, sub, failing_since = after, None, None
         try:
             while True:
+                _raise_if_cancelling()
                 try:
                     if sub is None:
                         sub = await self._reader(position + 1)
                     batch = await self._next_batch(sub, position)
                 except (nats.errors.Error, _StaleReaderError) as exc:
+                    _raise_if_cancelling(exc)
                     # A 404 here is usually our consumer, lost with its server: make another.
                     lost = isinstance(exc, nats.js.errors.NotFoundError)
                     if isinstance(exc, _FINAL) and not lost:
@@ -271,6 +273,7 @@ class NatsOrdering:
             except _FINAL as exc:
                 raise _translate(what, self._names.stream, exc) from exc
             except nats.errors.Error as exc:
+                _raise_if_cancelling(exc)
                 delay = min(0.05 * 2**attempt, 1.0)
                 if loop.time() + delay > deadline:
                     raise OrderingError(f"{what}: gave up after {attempt} attempts: {exc}") from exc
@@ -280,6 +283,16 @@ class NatsOrdering:
 
 class _StaleReaderError(Exception):
     """Internal: the reader's consumer stopped delivering although the stream has more."""
+
+
+def _raise_if_cancelling(exc: Exception | None = None) -> None:
+    """Never retry or read on once our task is being cancelled. nats-py turns a cancellation inside
+    ``js.publish`` into TooManyStalledMsgsError, and 3.11's wait_for (inside ``fetch``) can swallow
+    one; carrying on would make the task deaf to cancel(), and ``LedgerService.stop`` or a
+    checkpointer's shutdown would hang for good."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 def _translate(what: str, stream: str, exc: Exception) -> OrderingError:
