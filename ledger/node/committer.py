@@ -104,6 +104,17 @@ class Committer:
         """The last block this node committed."""
         return self._builder.head
 
+    @property
+    def read_position(self) -> int:
+        """The last stream position consumed (cut markers included; the store's position moves
+        only when a block commits)."""
+        return self._builder.last_position
+
+    @property
+    def pending(self) -> int:
+        """Entries read but not yet in a committed block."""
+        return self._builder.pending
+
     async def submit(self, leaf: bytes, tx_id: TxId) -> int:
         """Order ``leaf``; returns once the ordering service acknowledged it durably."""
         return await self.ordering.submit(leaf, tx_id)

@@ -7,6 +7,7 @@ written together by ``store_member`` so they never disagree.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -97,8 +98,15 @@ def member_record(reader: StateReader, org: str) -> dict[str, Any] | None:
 
 
 def member(reader: StateReader, org: str) -> Member | None:
-    record = member_record(reader, org)
-    return None if record is None else _member_of(record)
+    raw = reader.get(ns.MEMBERS, org)
+    return None if raw is None else _member_of_row(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _member_of_row(raw: bytes) -> Member:
+    # Every entry's validation reads its sender's record: parse each distinct row once. Keyed by
+    # the row's bytes, so a changed record is a new key and a cached Member is never stale.
+    return _member_of(ns.decode(raw))
 
 
 def members(reader: StateReader) -> list[Member]:
@@ -112,9 +120,13 @@ def active_members(reader: StateReader) -> list[Member]:
 
 def signing_key(reader: StateReader, kid: str) -> SigningKey | None:
     """The key named ``kid``, whoever owns it and whatever its status."""
-    row = ns.read(reader, ns.KEYS, kid)
-    if row is None:
-        return None
+    raw = reader.get(ns.KEYS, kid)
+    return None if raw is None else _signing_key_of_row(kid, raw)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_key_of_row(kid: str, raw: bytes) -> SigningKey:
+    row = ns.decode(raw)
     return SigningKey(Kid(kid), OrgId(row["org"]), row["pub"], row["alg"], row["status"])
 
 

@@ -86,8 +86,9 @@ def apply(prepared: Prepared, index: int, state: StateReader) -> tuple[C, list[S
             changes = RULES[entry.type](Ctx(prepared, entry, index, state, sender))
     except EntryError as exc:
         return C(exc.code), []
-    changes.append(ns.put(ns.NONCES, _nonce_key(entry), {"index": index}))
-    changes.append(ns.put(ns.TXIDS, entry.tx_id, {"index": index}))
+    # Plain str keys and an int index: no type walk needed (every entry writes these two rows).
+    changes.append(ns.put_parsed(ns.NONCES, _nonce_key(entry), {"index": index}))
+    changes.append(ns.put_parsed(ns.TXIDS, entry.tx_id, {"index": index}))
     return C.VALID, changes
 
 

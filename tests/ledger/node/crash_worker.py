@@ -31,11 +31,12 @@ async def main(root: Path, org: str, ackfile: Path, count: int) -> None:
             acks.flush()
             os.fsync(acks.fileno())
     last = await node.ledger.ordering.last_position()
-    await node.ledger.ordering.submit(encode_cut(node.org, last), f"drain:{last}")
+    marker = await node.ledger.ordering.submit(encode_cut(node.org, last), f"drain:{last}")
+    committer = node.ledger.committer
     for _ in range(3000):  # bounded: at most ~60 s
         if node.ledger.failure is not None:
             raise node.ledger.failure
-        if node.ledger.store.position() >= last + 1:
+        if committer.read_position >= marker and committer.pending == 0:
             break
         await asyncio.sleep(0.02)
     else:

@@ -62,7 +62,9 @@ def test_sigkill_at_random_points_loses_no_acknowledged_entry(tmp_path: Path) ->
     assert len(acked) > KILLS * 10, "too few acknowledged submissions to mean anything"
     store = SqlStore(f"sqlite:///{tmp_path / 'hospital-a' / 'data' / 'ledger.db'}")
     try:
-        valid = Counter(e.tx_id for e in store.iter_entries() if e.code == ValidationCode.VALID)
+        valid = Counter(
+            str(e.tx_id) for e in store.iter_entries() if e.code == ValidationCode.VALID
+        )
     finally:
         store.close()
     missing = [tx for tx in acked if valid[tx] == 0]
