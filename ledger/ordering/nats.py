@@ -269,8 +269,9 @@ class NatsOrdering:
         while True:
             attempt += 1
             try:
-                return await call()
+                result = await call()
             except _FINAL as exc:
+                _raise_if_cancelling(exc)
                 raise _translate(what, self._names.stream, exc) from exc
             except nats.errors.Error as exc:
                 _raise_if_cancelling(exc)
@@ -279,6 +280,10 @@ class NatsOrdering:
                     raise OrderingError(f"{what}: gave up after {attempt} attempts: {exc}") from exc
                 _log.debug("nats %s attempt %d failed (%r); retrying", what, attempt, exc)
                 await asyncio.sleep(delay)
+                continue
+            # A cancel that nats-py swallowed while the publish completed must still end the task.
+            _raise_if_cancelling()
+            return result
 
 
 class _StaleReaderError(Exception):
