@@ -44,7 +44,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(prefix="/exchange", tags=["exchange"], lifespan=lifespan)
 
 
-def exchange_of(request: Request) -> Exchange:
+async def exchange_of(request: Request) -> Exchange:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for a lookup.
     found = getattr(request.app.state, "exchange", None)
     if not isinstance(found, Exchange):
         raise unavailable()

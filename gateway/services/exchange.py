@@ -9,7 +9,8 @@ consent lifecycle); ``Exchange.close`` releases the peer client at shutdown. The
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,10 +29,55 @@ from gateway.services.facts import FactsSource
 from gateway.services.ledger import LedgerService
 from gateway.services.patients import PatientIndex
 from gateway.settings import Settings
+from gateway.store.fhir_store import StoredResource
 from ledger.state import Member, member
 from ledger.state import namespaces as ns
 from ledger.storage.base import BlockWrite
 from policies import ConsortiumPolicy, default_policy
+
+CACHE_BUDGET_BYTES = 32 * 1024 * 1024
+"""Memory the released-payload cache may hold; a payload over a quarter of it is never kept."""
+
+
+class PayloadCache:
+    """Released payloads (before sealing) by everything that determines them, so a repeated query
+    skips the fetch and the obligations. Any FHIR write drops them all: what a payload contains is
+    read from the FHIR store only (patient index and resources). A payload computed while a write
+    happened is not kept (``generation`` taken before the fetch differs), so none is ever stale."""
+
+    def __init__(self, budget: int = CACHE_BUDGET_BYTES) -> None:
+        self._budget = budget
+        self._lock = threading.Lock()  # writes notify in the writer's thread, reads in the pool
+        self._generation = 0
+        self._size = 0
+        self._payloads: dict[Hashable, bytes] = {}
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            return self._payloads.get(key)
+
+    def put(self, key: Hashable, generation: int, payload: bytes) -> None:
+        """Keep ``payload`` if no write happened since ``generation`` was read."""
+        if len(payload) * 4 > self._budget:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            if self._size + len(payload) > self._budget:
+                self._payloads.clear()  # crude, but a full cache means a broad working set
+                self._size = 0
+            self._size += len(payload) - len(self._payloads.get(key, b""))
+            self._payloads[key] = payload
+
+    def on_write(self, stored: StoredResource, previous: StoredResource | None) -> None:
+        with self._lock:
+            self._generation += 1
+            self._payloads.clear()
+            self._size = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +101,7 @@ class Exchange:
     clock_ms: Callable[[], int]
     members: dict[str, Member] = field(default_factory=dict)
     """Member records read at the head, dropped when a block changes members or keys."""
+    released: PayloadCache = field(default_factory=PayloadCache)
 
     @property
     def org(self) -> str:
@@ -72,6 +119,9 @@ class Exchange:
         return found
 
     async def member_async(self, org: str) -> Member:
+        """``member`` without leaving the event loop when the record is cached (the hot path)."""
+        if org in self.members:
+            return self.member(org)
         return await asyncio.to_thread(self.member, org)
 
     async def on_block(self, block: BlockWrite) -> None:
@@ -128,6 +178,7 @@ def open_exchange(
     ledger.on_block(facts.on_block)
     ledger.on_block(exchange.on_block)
     fhir.add_listener(patients.on_write)
+    fhir.add_listener(exchange.released.on_write)
     fhir.add_listener(facts.on_write)
     consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop())
     fhir.add_listener(consent_sync.on_write)

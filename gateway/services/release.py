@@ -26,6 +26,8 @@ from ledger.state import Member
 from policies import Decision, Effect, Request, decide
 
 MAX_ROWS_PER_TYPE = 10_000
+INLINE_SEAL_BYTES = 256 * 1024
+"""A cached payload up to this size is sealed on the event loop (well under a millisecond)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,9 @@ class Custodian:
         decision = decide(request, facts, now)
         envelope = None
         if decision.effect is Effect.PERMIT:
-            envelope = await asyncio.to_thread(self._sealed, request, decision, requester)
+            envelope = self._sealed_inline(request, decision, requester)
+            if envelope is None:
+                envelope = await asyncio.to_thread(self._sealed, request, decision, requester)
         access_tx = await self.record(request, decision, envelope, decided_at=now)
         if envelope is None:
             raise AccessDenied(_deny_reasons(decision), access_tx)
@@ -120,19 +124,51 @@ class Custodian:
         recorded = await self._ex.ledger.record("access.record", body, ts=decided_at)
         return recorded.tx_id
 
+    def _sealed_inline(
+        self, request: Request, decision: Decision, requester: Member
+    ) -> bytes | None:
+        """The envelope of a small cached payload, sealed on the event loop: a thread hop costs
+        more than sealing a few kilobytes. None when the payload must be built or is large."""
+        ex = self._ex
+        payload = ex.released.get(_payload_key(request, decision))
+        if payload is None or len(payload) > INLINE_SEAL_BYTES:
+            return None
+        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+
     def _sealed(self, request: Request, decision: Decision, requester: Member) -> bytes:
+        ex = self._ex
+        key = _payload_key(request, decision)
+        payload = ex.released.get(key)
+        if payload is None:
+            generation = ex.released.generation
+            payload = self._payload(request, decision)
+            ex.released.put(key, generation, payload)
+        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+
+    def _payload(self, request: Request, decision: Decision) -> bytes:
         ex = self._ex
         rule = ex.policy.rule(request.requester_role, request.purpose)
         referenced = frozenset() if rule is None else rule.referenced_types
         rows = fetch_rows(ex, request.patient_ref, decision.permitted_types)
-        payload = release_bundle(
+        return release_bundle(
             rows,
             decision.obligations,
             base=ex.settings.public_url,
             referenced_types=referenced,
             pseudonym=pseudonym_for(ex, request.requester_org),
         )
-        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+
+
+def _payload_key(request: Request, decision: Decision) -> tuple[object, ...]:
+    """Everything the payload depends on besides the FHIR store (whose writes clear the cache)."""
+    return (
+        request.patient_ref,
+        request.requester_org,
+        request.requester_role,
+        request.purpose,
+        tuple(decision.permitted_types),
+        tuple(decision.obligations),
+    )
 
 
 def _deny_reasons(decision: Decision) -> tuple[str, ...]:
