@@ -1,7 +1,9 @@
 """`medgate audit replay <tx_id> --config`: re-decide a recorded access and confirm or refute it.
 
-Prints JSON {confirmed, recorded_digest, recomputed_digest, mismatches, ...}; exits 0 when the
-recorded decision is confirmed, 1 when refuted, 2 when it cannot be replayed.
+Prints JSON {status, confirmed, recorded_digest, recomputed_digest, mismatches, missing_documents,
+...}; exits 0 when the recorded decision is confirmed, 1 when refuted, 2 when it cannot be replayed
+(including ``incomplete``: run at another member, it lacks the custodian's Consent documents). The
+member's own evidence archive (its gateway store) is used when it is the record's custodian.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError, GatewayError
-from gateway.services.replay import replay_tx
+from gateway.services.replay import access_record_of, replay_tx
 from gateway.settings import Settings
+from gateway.store.evidence import EvidenceArchive
 from ledger.errors import LedgerError
 from ledger.ids import TxId
 from ledger.storage.sql import SqlStore
@@ -38,16 +41,30 @@ def run_replay(args: argparse.Namespace) -> int:
         print("audit replay: tx_id must be 64 lowercase hex digits", file=sys.stderr)
         return 2
     try:
-        store = SqlStore(Settings.load(args.config).ledger_store_url)
+        settings = Settings.load(args.config)
+        store = SqlStore(settings.ledger_store_url)
     except (ConfigError, LedgerError) as exc:
         print(f"audit replay: {exc}", file=sys.stderr)
         return 2
+    archive: EvidenceArchive | None = None
     try:
-        report = replay_tx(store, TxId(args.tx_id), default_policy())
+        archive = _own_archive(store, TxId(args.tx_id), settings)
+        report = replay_tx(store, TxId(args.tx_id), default_policy(), archive)
     except (GatewayError, LedgerError) as exc:
         print(f"audit replay: cannot replay: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()
+        if archive is not None:
+            archive.close()
     print(json.dumps(report.to_json(), indent=2))
-    return 0 if report.confirmed else 1
+    return {"confirmed": 0, "refuted": 1}.get(report.status, 2)
+
+
+def _own_archive(store: SqlStore, tx_id: TxId, settings: Settings) -> EvidenceArchive | None:
+    """This member's evidence archive when it is the record's custodian (else None: another
+    member's archive never holds the custodian's documents)."""
+    entry = store.entry_by_tx(tx_id)
+    if entry is None or access_record_of(entry).get("custodian") != settings.org:
+        return None
+    return EvidenceArchive.from_url(settings.storage.url)

@@ -4,10 +4,13 @@ A Consent stored with status ``active`` is flattened (`policies.terms_from_conse
 as a `consent.grant` pinning the SHA-256 of the stored bytes; a later write with status inactive,
 rejected or entered-in-error records `consent.revoke`. Every gateway then enforces it from its own
 ledger state as soon as it has the block. The write waits until this node has committed the entry,
-so the client's next request already sees it here.
+so the client's next request already sees it here. Every Consent version written is first put in
+the custodian's evidence archive (gateway.store.evidence) under the SHA-256 the `consent.grant`
+pins, so `medgate audit replay` at the custodian can load the exact document a decision used.
 
 Limits (logged, not failed: the custodian still enforces the full Consent it holds): terms the
-ledger cannot carry (no grantee, no purpose, an opt-out) are not recorded, and a change to the terms
+ledger cannot carry (no grantee, no purpose, an opt-out) are not recorded on the ledger (they are
+archived, so only the custodian can replay decisions that used them, and replay says so), and a change to the terms
 of an already recorded active Consent is not re-recorded (revoke it and create a new one). The
 patient is named by the first identifier of the Patient the Consent references.
 """
@@ -21,10 +24,12 @@ from typing import Any
 
 import orjson
 
+from gateway.clock import now_ms
 from gateway.errors import GatewayError, UnavailableError
 from gateway.fhir.search import patient_id
 from gateway.identity.pseudonym import patient_ref
 from gateway.services.ledger import LedgerService
+from gateway.store.evidence import EvidenceArchive
 from gateway.store.fhir_store import FhirStore, StoredResource
 from ledger.errors import LedgerError
 from ledger.state import consent
@@ -73,8 +78,10 @@ class ConsentSync:
         store: FhirStore,
         patient_key: bytes,
         loop: asyncio.AbstractEventLoop,
+        archive: EvidenceArchive | None = None,
     ) -> None:
         self._ledger = ledger
+        self._archive = archive if archive is not None else EvidenceArchive(store.engine)
         self._store = store
         self._key = patient_key
         self._loop = loop
@@ -85,8 +92,10 @@ class ConsentSync:
         doc = orjson.loads(stored.body)
         recorded = consent(self._ledger.store, stored.id)
         status = doc.get("status")
+        ref = self._patient_ref(doc)
+        # Archive before recording: once the ledger pins the digest, the document must exist.
+        self._archive.put(stored.body, stored.id, ref, now_ms())
         if status == "active" and recorded is None:
-            ref = self._patient_ref(doc)
             body = None if ref is None else grant_body(doc, ref, stored.body)
             if body is not None:
                 self._record("consent.grant", body)

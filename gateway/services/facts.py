@@ -1,24 +1,30 @@
-"""The custodian's policy Facts for one request: ledger state at its head plus its own Consents.
+"""The custodian's policy Facts for one request, built only from what `audit replay` can rebuild.
 
 From the ledger: the policy in force (its digest must be the document this gateway holds), the
 active members, every consent recorded for the patient (terms; revoked ids), the grants issued to
-the requester. From the custodian's FHIR store: its full Consent resources for the patient (the
-whole provision tree, which supersedes the flattened terms of the same id). Facts are cached per
-(patient, requester) until a block changes consents, grants, members or policy, or a local
-Consent is written.
+the requester. For each ACTIVE recorded consent, the full FHIR Consent whose SHA-256 the
+`consent.grant` pinned, read from the custodian's evidence archive (gateway.store.evidence), never
+the current FHIR resource: after an edit the current one is not what the ledger vouches for.
+Consents the ledger could not carry (an opt-out, no grantee) are enforced from the current FHIR
+resource and archived too, so the custodian itself can replay them; such decisions are flagged by
+replay as resting on custodian-local evidence. Facts are cached per (patient, requester) until a
+block changes consents, grants, members or policy, or a local Consent is written.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway.clock import now_ms
 from gateway.errors import UnavailableError
 from gateway.fhir.search import SearchQuery
 from gateway.services.patients import PatientIndex
+from gateway.store.evidence import Evidence, EvidenceArchive, evidence_digest
 from gateway.store.fhir_store import FhirStore, StoredResource
 from ledger.state import Consent, Grant, active_members, consents_for_patient, grants_for, policy
 from ledger.state import namespaces as ns
@@ -72,6 +78,55 @@ def grant_body(grant: Grant) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceFacts:
+    """The full Consents a decision uses: archived documents of active ledger consents, and the
+    custodian's local Consents the ledger does not carry. ``missing`` are active ledger consents
+    whose pinned document is not in the archive (decided on their ledger terms alone)."""
+
+    ledger: tuple[Evidence, ...]
+    local: tuple[Evidence, ...]
+    missing: tuple[Consent, ...]
+
+    @property
+    def documents(self) -> list[Mapping[str, Any]]:
+        return [orjson.loads(found.body) for found in (*self.ledger, *self.local)]
+
+    def with_local(self, local: list[Evidence]) -> EvidenceFacts:
+        return EvidenceFacts(self.ledger, tuple(local), self.missing)
+
+
+def ledger_evidence(recorded: list[Consent], archive: EvidenceArchive) -> EvidenceFacts:
+    """The archived documents pinned by the ACTIVE consents of ``recorded``: a revoked consent
+    never applies, so its document is left out on both sides (decision and replay) alike."""
+    active = [c for c in recorded if c.status == "active"]
+    found = archive.get_many(c.consent_digest for c in active)
+    kept = tuple(found[c.consent_digest] for c in active if c.consent_digest in found)
+    missing = tuple(c for c in active if c.consent_digest not in found)
+    return EvidenceFacts(kept, (), missing)
+
+
+def snapshot_facts(
+    state: StateReader,
+    document: ConsortiumPolicy,
+    patient_ref: str,
+    requester: str,
+    consents: list[Mapping[str, Any]],
+) -> Facts:
+    """Facts from ledger ``state`` plus the full ``consents``: the one recipe the custodian
+    decides with and replay re-decides with. Requires the policy in force to be ``document``."""
+    recorded = consents_for_patient(state, patient_ref)
+    return build_facts(
+        document,
+        consents=consents,
+        patient_ref=patient_ref,
+        terms=[terms_body(c) for c in recorded],
+        grants=[grant_body(g) for g in grants_for(state, requester)],
+        revoked=[c.consent_id for c in recorded if c.status != "active"],
+        members=[m.org for m in active_members(state)],
+    )
+
+
 class FactsSource:
     """Builds and caches Facts. Reads are synchronous (SQL): call it from a worker thread."""
 
@@ -81,11 +136,14 @@ class FactsSource:
         fhir: FhirStore,
         patients: PatientIndex,
         document: ConsortiumPolicy,
+        archive: EvidenceArchive | None = None,
     ) -> None:
         self._state = state
         self._fhir = fhir
         self._patients = patients
         self._policy = document
+        # Same database as the FHIR store unless given: the archive is the custodian's own.
+        self.archive = archive if archive is not None else EvidenceArchive(fhir.engine)
         self._cache: dict[tuple[str, str], Facts] = {}
         self._recorded: dict[tuple[str, str], frozenset[str]] = {}
         self._lock = threading.Lock()
@@ -116,12 +174,12 @@ class FactsSource:
             found = self._recorded_now(patient_ref, requester)
         return found
 
-    def local_consents(self, patient_ref: str) -> list[Mapping[str, Any]]:
-        """The custodian's own FHIR Consents about the patient (every status)."""
-        out: list[Mapping[str, Any]] = []
+    def local_consents(self, patient_ref: str) -> list[StoredResource]:
+        """The custodian's own FHIR Consents about the patient (every status, current versions)."""
+        out: list[StoredResource] = []
         for local_id in self._patients.local_ids(patient_ref):
             query = SearchQuery("Consent", patient=local_id, count=MAX_LOCAL_CONSENTS)
-            out.extend(orjson.loads(row.body) for row in self._fhir.search(query).rows)
+            out.extend(self._fhir.search(query).rows)
         return out
 
     def invalidate(self) -> None:
@@ -138,6 +196,21 @@ class FactsSource:
         if stored.type in ("Consent", "Patient"):
             self.invalidate()
 
+    def evidence(self, patient_ref: str) -> EvidenceFacts:
+        """The full Consents these facts decide with, and where each comes from."""
+        recorded = consents_for_patient(self._state, patient_ref)
+        on_ledger = ledger_evidence(recorded, self.archive)
+        known = {c.consent_id for c in recorded}
+        local = [row for row in self.local_consents(patient_ref) if row.id not in known]
+        # Archive what we are about to decide with (idempotent; the first archiving stands), so
+        # replay at the custodian finds it archived no later than the decision's time.
+        archived = {e.digest for e in self.archive.for_patient(patient_ref)}
+        for row in local:
+            if evidence_digest(row.body) not in archived:
+                self.archive.put(row.body, row.id, patient_ref, now_ms())
+        kept = [Evidence(evidence_digest(r.body), r.id, patient_ref, 0, r.body) for r in local]
+        return on_ledger.with_local(kept)
+
     def _recorded_now(self, patient_ref: str, requester: str) -> frozenset[str]:
         consents = {c.consent_id for c in consents_for_patient(self._state, patient_ref)}
         return frozenset(consents | {g.grant_id for g in grants_for(self._state, requester)})
@@ -149,13 +222,5 @@ class FactsSource:
             raise UnavailableError(
                 "the consortium policy in force is not the one this gateway holds"
             )
-        recorded = consents_for_patient(self._state, patient_ref)
-        return build_facts(
-            self._policy,
-            consents=self.local_consents(patient_ref),
-            patient_ref=patient_ref,
-            terms=[terms_body(c) for c in recorded],
-            grants=[grant_body(g) for g in grants_for(self._state, requester)],
-            revoked=[c.consent_id for c in recorded if c.status != "active"],
-            members=[m.org for m in active_members(self._state)],
-        )
+        found = self.evidence(patient_ref)
+        return snapshot_facts(self._state, self._policy, patient_ref, requester, found.documents)

@@ -1,13 +1,15 @@
 """`medgate audit replay`: re-decide a recorded access from ledger state as it was just before it.
 
 State is re-derived from genesis with the same BlockBuilder that committed the log (as `ledger
-verify` does), stopping before the record's log index; the Facts are built from that state the way
-the custodian builds them (gateway.services.facts), then `policies.replay` decides again at the
-record's `ts` and compares decision digests.
+verify` does), stopping before the record's log index; the Facts are built from that state and the
+custodian's evidence archive with the recipe the custodian decides with
+(gateway.services.facts.snapshot_facts), then `policies.replay` decides again at the record's `ts`
+and compares decision digests.
 
-Limit, said in every report: the custodian's full FHIR Consents never leave it, so the replay uses
-the consent terms on the ledger. When the custodian decided with a full Consent of that patient,
-its digest is part of the facts and the replay cannot reproduce it from the ledger alone.
+The full FHIR Consents never leave the custodian. At the custodian (its archive given), the
+documents pinned by the active `consent.grant`s are loaded by digest, and its local Consents the
+ledger could not carry (opt-outs) by their archiving time; the report names both. Elsewhere the
+report lists the documents it lacks and an unconfirmed result is ``incomplete``, never a refutation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.errors import BadRequestError, NotFoundError, UnavailableError
-from gateway.services.facts import grant_body, terms_body
+from gateway.services.facts import EvidenceFacts, ledger_evidence, snapshot_facts
+from gateway.store.evidence import EvidenceArchive, latest_by_consent
 from ledger.blockbuild import BlockBuilder, genesis_block
 from ledger.blocks import BlockHeader
 from ledger.entries import EntryType, decode_entry
@@ -25,14 +28,26 @@ from ledger.errors import EntryError
 from ledger.ids import Digest, TxId
 from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import CompactTree, leaf_hash
-from ledger.state import active_members, consents_for_patient, grants_for, policy
+from ledger.state import consents_for_patient, policy
 from ledger.statekv import MemoryState, StateReader
 from ledger.storage.base import StoredEntry
-from policies import ConsortiumPolicy, Facts, RecordError, build_facts, replay
+from policies import ConsortiumPolicy, RecordError, replay
 
-LEDGER_TERMS_NOTE = (
-    "replayed from the consent terms on the ledger: the custodian's full FHIR Consents stay with "
-    "the custodian, so a decision that rested on one cannot be reproduced from the ledger alone"
+LOCAL_NOTE = (
+    "decided with custodian-local Consents the ledger does not carry (listed in local_documents): "
+    "replayed from the custodian's evidence archive, which only the custodian holds"
+)
+MISSING_NOTE = (
+    "incomplete: the custodian's full Consents pinned on the ledger (missing_documents) are not "
+    "in this gateway's evidence archive; replay at the custodian to confirm or refute"
+)
+ARCHIVE_GAP_NOTE = (
+    "the custodian's archive lacks documents pinned on the ledger (missing_documents): the "
+    "custodian decided on their ledger terms, and so does this replay"
+)
+ELSEWHERE_NOTE = (
+    "replayed without the custodian's archive: a decision that also rested on custodian-local "
+    "Consents not on the ledger can only be replayed at the custodian"
 )
 
 
@@ -55,18 +70,48 @@ class ReplayReport:
     recorded_digest: str
     recomputed_digest: str
     mismatches: tuple[str, ...]
+    evidence: EvidenceFacts
+    archive_used: bool
+
+    @property
+    def status(self) -> str:
+        """confirmed, refuted (at the custodian), or incomplete (not confirmed elsewhere).
+
+        Elsewhere a mismatch cannot tell a false record from a decision that used the
+        custodian's documents (pinned ones listed in missing_documents, or local opt-outs
+        nobody else can know of), so it is never called a refutation. At the custodian a
+        document absent from its own archive was absent when it decided too."""
+        if self.confirmed:
+            return "confirmed"
+        return "refuted" if self.archive_used else "incomplete"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tx_id": self.tx_id,
             "index": self.index,
             "validation_code": self.code,
+            "status": self.status,
             "confirmed": self.confirmed,
             "recorded_digest": self.recorded_digest,
             "recomputed_digest": self.recomputed_digest,
             "mismatches": list(self.mismatches),
-            "note": LEDGER_TERMS_NOTE,
+            "archive_used": self.archive_used,
+            "ledger_documents": [e.digest for e in self.evidence.ledger],
+            "local_documents": [e.digest for e in self.evidence.local],
+            "missing_documents": [
+                {"consent_id": c.consent_id, "consent_digest": c.consent_digest}
+                for c in self.evidence.missing
+            ],
+            "notes": self.notes(),
         }
+
+    def notes(self) -> list[str]:
+        notes = [] if self.archive_used else [ELSEWHERE_NOTE]
+        if self.evidence.local:
+            notes.append(LOCAL_NOTE)
+        if self.evidence.missing:
+            notes.append(ARCHIVE_GAP_NOTE if self.archive_used else MISSING_NOTE)
+        return notes
 
 
 def state_before(store: ReplayStore, index: int) -> MemoryState:
@@ -98,22 +143,23 @@ def state_before(store: ReplayStore, index: int) -> MemoryState:
     return state
 
 
-def ledger_facts(state: StateReader, document: ConsortiumPolicy, record: dict[str, Any]) -> Facts:
-    """The Facts of gateway.services.facts.FactsSource, without the custodian's local Consents."""
-    in_force = policy(state)
-    if in_force is None or in_force.digest != document.digest:
-        raise UnavailableError("the policy in force then is not the document this gateway holds")
-    patient, requester = str(record["patient_ref"]), str(record["requester"])
+def replay_evidence(
+    state: StateReader, record: dict[str, Any], archive: EvidenceArchive | None
+) -> EvidenceFacts:
+    """The full Consents the custodian decided with, as far as ``archive`` (the custodian's own,
+    or None elsewhere) holds them. Mirrors gateway.services.facts.FactsSource.evidence."""
+    patient, custodian = str(record["patient_ref"]), str(record["custodian"])
     recorded = consents_for_patient(state, patient)
-    return build_facts(
-        document,
-        consents=(),
-        patient_ref=patient,
-        terms=[terms_body(c) for c in recorded],
-        grants=[grant_body(g) for g in grants_for(state, requester)],
-        revoked=[c.consent_id for c in recorded if c.status != "active"],
-        members=[m.org for m in active_members(state)],
-    )
+    if archive is None:
+        active = tuple(c for c in recorded if c.status == "active" and c.custodian == custodian)
+        return EvidenceFacts((), (), active)
+    found = ledger_evidence(recorded, archive)
+    known = {c.consent_id for c in recorded}
+    # Local Consents the ledger did not carry: the last version archived by the decision's time.
+    versions = archive.for_patient(patient, until_ms=int(record["ts"]))
+    local = [e for cid, e in latest_by_consent(versions).items() if cid not in known]
+    own_missing = tuple(c for c in found.missing if c.custodian == custodian)
+    return EvidenceFacts(found.ledger, tuple(local), own_missing)
 
 
 def access_record_of(entry: StoredEntry) -> dict[str, Any]:
@@ -127,14 +173,26 @@ def access_record_of(entry: StoredEntry) -> dict[str, Any]:
     return {**signed.tx["body"], "ts": signed.tx["ts"]}
 
 
-def replay_tx(store: ReplayStore, tx_id: TxId, document: ConsortiumPolicy) -> ReplayReport:
-    """Confirm or refute the recorded decision of access.record ``tx_id``. Raises NotFoundError,
+def replay_tx(
+    store: ReplayStore,
+    tx_id: TxId,
+    document: ConsortiumPolicy,
+    archive: EvidenceArchive | None = None,
+) -> ReplayReport:
+    """Confirm or refute the recorded decision of access.record ``tx_id``; ``archive`` is the
+    custodian's evidence archive (None when replaying elsewhere). Raises NotFoundError,
     BadRequestError (not an access.record, or one replay cannot read), UnavailableError."""
     entry = store.entry_by_tx(tx_id)
     if entry is None:
         raise NotFoundError("no ledger entry with this tx_id")
     record = access_record_of(entry)
-    facts = ledger_facts(state_before(store, entry.index), document, record)
+    state = state_before(store, entry.index)
+    in_force = policy(state)
+    if in_force is None or in_force.digest != document.digest:
+        raise UnavailableError("the policy in force then is not the document this gateway holds")
+    evidence = replay_evidence(state, record, archive)
+    patient, requester = str(record["patient_ref"]), str(record["requester"])
+    facts = snapshot_facts(state, document, patient, requester, evidence.documents)
     try:
         result = replay(record, facts)
     except RecordError as exc:
@@ -147,4 +205,6 @@ def replay_tx(store: ReplayStore, tx_id: TxId, document: ConsortiumPolicy) -> Re
         result.recorded_digest,
         result.recomputed_digest,
         result.mismatches,
+        evidence,
+        archive is not None,
     )

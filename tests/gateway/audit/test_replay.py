@@ -15,8 +15,9 @@ from gateway.cli.main import main
 from gateway.identity.consortium import create_consortium
 from gateway.identity.files import load_private_key
 from gateway.services.access_record import access_body
+from gateway.services.facts import snapshot_facts
 from gateway.services.ledger import LedgerService
-from gateway.services.replay import ledger_facts, replay_tx
+from gateway.services.replay import replay_tx
 from ledger.ids import OrgId, TxId
 from ledger.ordering.solo import SoloOrdering
 from ledger.storage.sql import SqlStore
@@ -58,13 +59,8 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
 
 
 async def record_decision(node: Node, request: Request, *, tamper: bool = False) -> TxId:
-    facts = ledger_facts(
-        node.ledger.store,
-        default_policy(),
-        {
-            "patient_ref": request.patient_ref,
-            "requester": request.requester_org,
-        },
+    facts = snapshot_facts(
+        node.ledger.store, default_policy(), request.patient_ref, request.requester_org, []
     )
     decision: Decision = decide(request, facts, T)
     body = access_body(request, decision, basis=[], envelope_digest=None)
@@ -142,7 +138,8 @@ async def test_the_cli_exits_0_when_confirmed_1_when_refuted_2_when_unknown(
     out = json.loads(capsys.readouterr().out)
     assert out["confirmed"] is True
     assert out["recorded_digest"] == out["recomputed_digest"]
-    assert "ledger" in out["note"]
+    assert out["status"] == "confirmed"
+    assert out["archive_used"] is True  # hospital-a is the custodian: its own archive is read
     assert main(["audit", "replay", bad, "--config", config]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["confirmed"] is False
