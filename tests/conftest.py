@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.postgres import fresh_database, server_dsn
 
+pytest_plugins = ["tests.support.nats_fixtures"]
+
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
 
 

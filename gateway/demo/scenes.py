@@ -8,48 +8,50 @@ from gateway.demo.synthetic import SyntheticPatient
 
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
-def payment_consent(p: SyntheticPatient, insurer: str, start: str, end: str) -> dict[str, Any]:
-    """The patient lets ``insurer`` see claim data for payment, between ``start`` and ``end``."""
+def permit_consent(
+    patient_id: str,
+    grantee_org: str,
+    purpose: str,
+    types: list[str],
+    *,
+    start: str,
+    end: str,
+    status: str = "active",
+) -> dict[str, Any]:
+    """A FHIR R4 Consent: the patient permits ``grantee_org`` to receive ``types`` for ``purpose``
+    between ``start`` and ``end`` (an opt-in, as a patient-privacy consent)."""
     return {
         "resourceType": "Consent",
-        "id": f"consent-{p.pid}-{insurer}",
-        "status": "active",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
+        "status": status,
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{p.pid}"},
+        "patient": {"reference": f"Patient/{patient_id}"},
         "dateTime": start,
+        "policyRule": {"coding": [{"system": ACT_REASON, "code": "OPTIN"}]},
         "provision": {
             "type": "permit",
             "period": {"start": start, "end": end},
             "actor": [
                 {
-                    "role": {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                "code": "IRCP",
-                            }
-                        ]
-                    },
-                    "reference": {"reference": f"Organization/{insurer}"},
+                    "role": {"coding": [{"system": PARTICIPATION, "code": "IRCP"}]},
+                    "reference": {"reference": f"Organization/{grantee_org}"},
                 }
             ],
-            "purpose": [{"system": ACT_REASON, "code": "HPAYMT"}],
-            "class": [
-                {"system": RESOURCE_TYPES, "code": code}
-                for code in ("Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage")
-            ],
+            "purpose": [{"system": ACT_REASON, "code": purpose}],
+            "class": [{"system": RESOURCE_TYPES, "code": code} for code in types],
         },
     }
+
+
+def payment_consent(p: SyntheticPatient, insurer: str, start: str, end: str) -> dict[str, Any]:
+    """The patient lets ``insurer`` see claim data for payment, between ``start`` and ``end``."""
+    types = ["Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage"]
+    consent = permit_consent(p.pid, insurer, "HPAYMT", types, start=start, end=end)
+    return {**consent, "id": f"consent-{p.pid}-{insurer}"}
 
 
 def revoked(consent: dict[str, Any]) -> dict[str, Any]:

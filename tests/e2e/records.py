@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.demo.scenes import permit_consent
+
 NATIONAL_ID = "urn:medgate:test:national-id"
 """The identifier system every member uses for a patient: how gateways link one patient."""
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 
 
 def patient(value: str, family: str, given: str) -> dict[str, Any]:
@@ -88,37 +88,6 @@ def consent(
     status: str = "active",
 ) -> dict[str, Any]:
     """The patient permits ``grantee_org`` to receive ``types`` for ``purpose`` in [start, end)."""
-    return {
-        "resourceType": "Consent",
-        "status": status,
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{patient_id}"},
-        "policyRule": {"coding": [{"system": ACT_REASON, "code": "OPTIN"}]},
-        "provision": {
-            "type": "permit",
-            "period": {"start": start, "end": end},
-            "actor": [
-                {
-                    "role": {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                "code": "IRCP",
-                            }
-                        ]
-                    },
-                    "reference": {"reference": f"Organization/{grantee_org}"},
-                }
-            ],
-            "purpose": [{"system": ACT_REASON, "code": purpose}],
-            "class": [{"system": RESOURCE_TYPES, "code": t} for t in types],
-        },
-    }
+    return permit_consent(
+        patient_id, grantee_org, purpose, types, start=start, end=end, status=status
+    )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,20 +12,6 @@ from tests.support.nats_cluster import NatsCluster
 
 # Short waits keep failing tests fast; deadlines still cover a ~5 s leader election.
 FAST = NatsOptions(publish_timeout_s=1.0, submit_deadline_s=30.0, read_wait_s=0.5)
-
-
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    """One cluster for the tests that do not kill servers; each test uses its own consortium id."""
-    with NatsCluster(tmp_path_factory.mktemp("nats")) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def fresh_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
-    """A cluster of its own for a test that kills and restarts servers."""
-    with NatsCluster(tmp_path / "nats") as cluster:
-        yield cluster
 
 
 @pytest.fixture
