@@ -30,6 +30,9 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _STREAM_NOT_FOUND = 10059
 _STREAM_NAME_IN_USE = 10058
+_NO_PEERS_FOR_PLACEMENT = 10005
+"""A replica's server looks offline right now (restarting, or missing heartbeats under load): the
+same request succeeds once it is back, so this 400 is retried within the deadline, not final."""
 # A 400, a 404 or a closed connection will not heal by retrying; everything else (timeouts, no responders
 # while a new leader is elected, 503s, reconnects) may, and a retry is safe: Nats-Msg-Id dedups it.
 _FINAL = (
@@ -272,7 +275,13 @@ class NatsOrdering:
                 result = await call()
             except _FINAL as exc:
                 _raise_if_cancelling(exc)
-                raise _translate(what, self._names.stream, exc) from exc
+                if not _transient(exc) or loop.time() + 0.25 > deadline:
+                    raise _translate(what, self._names.stream, exc) from exc
+                _log.debug(
+                    "nats %s attempt %d: placement not possible yet (%r)", what, attempt, exc
+                )
+                await asyncio.sleep(0.25)
+                continue
             except nats.errors.Error as exc:
                 _raise_if_cancelling(exc)
                 delay = min(0.05 * 2**attempt, 1.0)
@@ -298,6 +307,10 @@ def _raise_if_cancelling(exc: Exception | None = None) -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError from exc
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code == _NO_PEERS_FOR_PLACEMENT
 
 
 def _translate(what: str, stream: str, exc: Exception) -> OrderingError:
