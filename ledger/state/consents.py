@@ -78,18 +78,12 @@ def consent(reader: StateReader, consent_id: str) -> Consent | None:
 
 def consents_for_patient(reader: StateReader, patient_ref: str) -> list[Consent]:
     """Every consent recorded for the patient, active or revoked, by consent id."""
-    out: list[Consent] = []
-    for _, ref in ns.scan(reader, ns.CONSENTS_BY_PATIENT, f"{patient_ref}/"):
-        found = consent(reader, ref["id"])
-        if found is not None:
-            out.append(found)
-    return out
+    rows = ns.rows_by_index(reader, ns.CONSENTS_BY_PATIENT, patient_ref, ns.CONSENTS)
+    return [_consent_of(row) for row in rows]
 
 
 def store_consent(row: Mapping[str, Any]) -> list[StateChange]:
     """The consent row and its by-patient index row (rewritten unchanged on revocation)."""
-    index_key = f"{row['patient_ref']}/{row['consent_id']}"
-    return [
-        ns.put(ns.CONSENTS, row["consent_id"], row),
-        ns.put(ns.CONSENTS_BY_PATIENT, index_key, {"id": row["consent_id"]}),
-    ]
+    return ns.put_indexed(
+        ns.CONSENTS, row["consent_id"], row, ns.CONSENTS_BY_PATIENT, row["patient_ref"]
+    )

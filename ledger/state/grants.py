@@ -62,17 +62,9 @@ def grant(reader: StateReader, grant_id: str) -> Grant | None:
 
 def grants_for(reader: StateReader, grantee: str) -> list[Grant]:
     """Every grant ever issued to ``grantee``, active or revoked, by grant id."""
-    out: list[Grant] = []
-    for _, ref in ns.scan(reader, ns.GRANTS_BY_GRANTEE, f"{grantee}/"):
-        found = grant(reader, ref["id"])
-        if found is not None:
-            out.append(found)
-    return out
+    rows = ns.rows_by_index(reader, ns.GRANTS_BY_GRANTEE, grantee, ns.GRANTS)
+    return [_grant_of(row) for row in rows]
 
 
 def store_grant(row: Mapping[str, Any]) -> list[StateChange]:
-    index_key = f"{row['grantee']}/{row['grant_id']}"
-    return [
-        ns.put(ns.GRANTS, row["grant_id"], row),
-        ns.put(ns.GRANTS_BY_GRANTEE, index_key, {"id": row["grant_id"]}),
-    ]
+    return ns.put_indexed(ns.GRANTS, row["grant_id"], row, ns.GRANTS_BY_GRANTEE, row["grantee"])

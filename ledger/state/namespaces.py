@@ -91,3 +91,19 @@ def scan(reader: StateReader, ns: str, prefix: str = "") -> list[tuple[str, Any]
 def by_index_key(prefix: str, index: int) -> str:
     """Index keys sort by log position because the index is zero-padded."""
     return f"{prefix}/{index:012d}"
+
+
+def put_indexed(primary: str, key: str, row: Any, index: str, owner: str) -> list[StateChange]:
+    """A row of ``primary`` and its entry ``owner/key -> {"id": key}`` in the secondary ``index``
+    (consents by patient, grants by grantee): both written together so they never disagree."""
+    return [put(primary, key, row), put(index, f"{owner}/{key}", {"id": key})]
+
+
+def rows_by_index(reader: StateReader, index: str, owner: str, primary: str) -> list[Any]:
+    """The ``primary`` rows that ``index`` lists under ``owner``, in index key order."""
+    out: list[Any] = []
+    for _, ref in scan(reader, index, f"{owner}/"):
+        row = read(reader, primary, ref["id"])
+        if row is not None:
+            out.append(row)
+    return out
