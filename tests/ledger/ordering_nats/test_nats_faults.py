@@ -21,6 +21,14 @@ def batch(index: int) -> list[tuple[bytes, str]]:
     return [(f"entry-{index}-{i}".encode(), f"tx-{index}-{i}") for i in range(BATCH)]
 
 
+async def submit_batch(ordering: NatsOrdering, index: int, acked: dict[bytes, int]) -> None:
+    """Submit batch ``index`` and note each entry's acknowledged position in ``acked``.
+    Retrying a batch after a stall must not duplicate: the dedup key is stable."""
+    items = batch(index)
+    positions = await ordering.submit_many(items)
+    acked.update({data: pos for (data, _), pos in zip(items, positions, strict=True)})
+
+
 async def stream_leader(ordering: NatsOrdering) -> str:
     info = await ordering._nc.jetstream().stream_info(ordering.stream)
     assert info.cluster is not None
@@ -62,9 +70,7 @@ async def test_killing_a_follower_loses_no_acknowledged_entry(
         for index in range(BATCHES):
             if index == 2:
                 fresh_cluster.kill(follower)
-            items = batch(index)
-            positions = await ordering.submit_many(items)
-            acked.update({data: pos for (data, _), pos in zip(items, positions, strict=True)})
+            await submit_batch(ordering, index, acked)
         assert_exactly_once(acked, await read_all(ordering, len(acked)))
         await asyncio.to_thread(fresh_cluster.start, follower)
         assert await ordering.last_position() == BATCHES * BATCH
@@ -85,10 +91,7 @@ async def test_killing_the_leader_then_restarting_it_keeps_every_entry_once(
                 fresh_cluster.kill(killed)
             if index == 6:
                 await asyncio.to_thread(fresh_cluster.start, killed)
-            items = batch(index)
-            # Retrying a batch after a stall must not duplicate: the dedup key is stable.
-            positions = await ordering.submit_many(items)
-            acked.update({data: pos for (data, _), pos in zip(items, positions, strict=True)})
+            await submit_batch(ordering, index, acked)
         assert await stream_leader(ordering) != ""
         # The reader started before the crash and followed through it.
         assert_exactly_once(acked, await follower)
@@ -109,9 +112,7 @@ async def test_killing_the_server_a_gateway_is_connected_to_resumes_reading_and_
             if index == 2:
                 port = ordering._nc.connected_url.port
                 fresh_cluster.kill(fresh_cluster.client_urls.index(f"nats://127.0.0.1:{port}"))
-            items = batch(index)
-            positions = await ordering.submit_many(items)
-            acked.update({data: pos for (data, _), pos in zip(items, positions, strict=True)})
+            await submit_batch(ordering, index, acked)
         assert ordering._nc.connected_url.port != port  # it really moved to another server
         assert_exactly_once(acked, await follower)
     finally:
