@@ -9,7 +9,6 @@ So every gateway that reads the same stream cuts the same blocks, whatever its c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ledger.blocks import GENESIS_PREV_HASH, BlockHeader, codes_digest
@@ -17,15 +16,13 @@ from ledger.entries import is_cut_marker
 from ledger.errors import GenesisError
 from ledger.ids import Digest
 from ledger.merkle import CompactTree, leaf_hash
-from ledger.statekv import MemoryState, Overlay, Prefetching, StateReader
+from ledger.statekv import MemoryState, Overlay, StateReader
 from ledger.storage.base import BlockWrite, NodeId, StoredEntry
-from ledger.validation import KeyResolver, Prepared, ValidationCode, apply, prepare
-from ledger.validation.apply import read_hints
+from ledger.validation import KeyResolver, ValidationCode, apply, prepare
+from ledger.validation.apply import Mapper, validate_block
 
 MAX_BLOCK_ENTRIES = 500
 """A block never holds more entries; the stream cuts itself at this count."""
-
-Mapper = Callable[[Callable[[bytes], Prepared], Iterable[bytes]], Iterator[Prepared]]
 
 
 @dataclass(slots=True)
@@ -66,24 +63,16 @@ class BlockBuilder:
 
     def _cut(self) -> BlockWrite:
         raws, self._pending = self._pending, []
-        prepared = list(self.mapper(lambda raw: prepare(raw, self.keys), raws))
-        if isinstance(self.state, Prefetching):
-            self.state.prefetch(hint for item in prepared for hint in read_hints(item))
-        overlay = Overlay(self.state)
-        entries: list[StoredEntry] = []
-        nodes: list[tuple[NodeId, bytes]] = []
-        codes: list[int] = []
         first = self.head.tree_size
         height = self.head.height + 1
-        ts = self.head.ts
-        for offset, (raw, item) in enumerate(zip(raws, prepared, strict=True)):
-            index = first + offset
-            code, changes = apply(item, index, overlay)
-            if code is ValidationCode.VALID:
-                overlay.write(changes)
-                ts = max(ts, item.ts)
-            entries.append(StoredEntry(index, item.tx_id, raw, int(code), height))
-            codes.append(int(code))
+        overlay = Overlay(self.state)
+        validated = validate_block(raws, first, overlay, self.keys, self.mapper)
+        entries = [
+            StoredEntry(v.index, v.tx_id, raw, int(v.code), height)
+            for v, raw in zip(validated, raws, strict=True)
+        ]
+        nodes: list[tuple[NodeId, bytes]] = []
+        for raw in raws:
             nodes.extend(self.frontier.append(leaf_hash(raw)))
         header = BlockHeader(
             height=height,
@@ -92,8 +81,8 @@ class BlockBuilder:
             count=len(raws),
             tree_size=first + len(raws),
             tree_root=Digest(self.frontier.root().hex()),
-            ts=ts,
-            codes_digest=codes_digest(codes),
+            ts=max([self.head.ts, *(v.ts for v in validated if v.ts is not None)]),
+            codes_digest=codes_digest([int(v.code) for v in validated]),
         )
         return BlockWrite(header, entries, nodes, overlay.changes(), self.last_position)
 

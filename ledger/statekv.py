@@ -89,6 +89,11 @@ class Overlay:
                 merged[key] = value
         yield from sorted(merged.items())
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Hand a batch of rows about to be read to the base, when it can load them at once."""
+        if isinstance(self._base, Prefetching):
+            self._base.prefetch(keys)
+
     def write(self, changes: list[StateChange]) -> None:
         for change in changes:
             self._pending[(change.ns, change.key)] = change.value

@@ -102,6 +102,8 @@ class Validated:
     index: int
     tx_id: TxId
     code: C
+    ts: int | None
+    """The entry's signed timestamp when VALID (a block's ts derives from these), else None."""
 
 
 def validate_block(
@@ -114,15 +116,19 @@ def validate_block(
     """Both phases over one block's leaves (log indexes from ``first_index``); each valid entry's
     changes are written to ``state`` before the next entry is applied.
 
-    ``keys`` is ``key_resolver`` over the state at block start (not the overlay being written);
-    ``mapper`` may be ``executor.map`` of a thread pool so that phase 1 runs on every core.
+    ``keys`` resolves kids over the state at block start (not the overlay being written);
+    ``mapper`` may be ``executor.map`` of a thread pool so that phase 1 runs on every core. Before
+    phase 2, the rows it will read are prefetched in one go when the state's store can do that.
+    This is the one validation loop: the node's block builder and `ledger verify` both run it.
     """
+    prepared = list(mapper(lambda raw: prepare(raw, keys), leaves))
+    state.prefetch(hint for item in prepared for hint in read_hints(item))
     out: list[Validated] = []
-    for offset, prepared in enumerate(mapper(lambda raw: prepare(raw, keys), leaves)):
+    for offset, item in enumerate(prepared):
         index = first_index + offset
-        code, changes = apply(prepared, index, state)
+        code, changes = apply(item, index, state)
         state.write(changes)
-        out.append(Validated(index, prepared.tx_id, code))
+        out.append(Validated(index, item.tx_id, code, item.ts if code is C.VALID else None))
     return out
 
 
