@@ -17,8 +17,8 @@ from ledger.blockbuild import BlockBuilder, genesis_block
 from ledger.blocks import BlockHeader
 from ledger.errors import GenesisError, VerificationError
 from ledger.ids import Digest
-from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import CompactTree, leaf_hash
+from ledger.state import key_resolver
 from ledger.statekv import MemoryState
 from ledger.storage.base import BlockWrite, NodeId, StoredEntry
 
@@ -103,7 +103,7 @@ def _rebuild(
     builder: BlockBuilder | None,
     state: MemoryState,
 ) -> tuple[BlockWrite, BlockBuilder]:
-    keys = StateKeyResolver(state)
+    keys = key_resolver(state)
     if builder is None:
         if header.height != 0 or len(stored) != 1:
             raise VerificationError(header.height, "the first block is not a genesis block")

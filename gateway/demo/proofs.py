@@ -14,8 +14,8 @@ from ledger.checkpoint import decode_cosigned, electorate_of, verify_cosigned
 from ledger.entries import decode_entry
 from ledger.errors import LedgerError
 from ledger.ids import ConsortiumId
-from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.state import key_resolver
 from ledger.statekv import MemoryState
 
 
@@ -27,7 +27,7 @@ def check_patient_log(root: Path, log: dict[str, Any]) -> tuple[bool, list[str]]
     """(all verified, one line per entry). Trusts only ``root/consortium/genesis.json``."""
     genesis = (root / "consortium" / "genesis.json").read_bytes()
     state = MemoryState()
-    block = genesis_block(genesis, StateKeyResolver(state))
+    block = genesis_block(genesis, key_resolver(state))
     state.apply(list(block.changes))
     consortium = ConsortiumId(block.entries[0].tx_id)
     if log.get("checkpoint") is None:

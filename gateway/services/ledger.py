@@ -23,10 +23,10 @@ from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, sign_entry, tx_id_of
 from ledger.errors import GenesisError, OrderingError
 from ledger.ids import OrgId, TxId
-from ledger.keyresolver import StateKeyResolver
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
 from ledger.signing import kid_of
+from ledger.state import key_resolver
 from ledger.statekv import MemoryState
 from ledger.storage.base import Store, StoredEntry
 
@@ -98,7 +98,7 @@ def bootstrap(store: Store, genesis_leaf: bytes) -> None:
     """Commit block 0 from the consortium's genesis, or check that the store already holds it."""
     head = store.head()
     if head is None:
-        store.append(genesis_block(genesis_leaf, StateKeyResolver(MemoryState())))
+        store.append(genesis_block(genesis_leaf, key_resolver(MemoryState())))
         return
     first = store.entries(0, 1)
     if not first or first[0].leaf != genesis_leaf:

@@ -26,9 +26,8 @@ from ledger.blocks import BlockHeader
 from ledger.entries import EntryType, decode_entry
 from ledger.errors import EntryError
 from ledger.ids import Digest, TxId
-from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import CompactTree, leaf_hash
-from ledger.state import consents_for_patient, policy
+from ledger.state import consents_for_patient, key_resolver, policy
 from ledger.statekv import MemoryState, StateReader
 from ledger.storage.base import StoredEntry
 from policies import ConsortiumPolicy, RecordError, replay
@@ -123,7 +122,7 @@ def state_before(store: ReplayStore, index: int) -> MemoryState:
         if header.first_index >= index:
             break
         stored = store.entries(header.first_index, min(header.count, index - header.first_index))
-        keys = StateKeyResolver(state)
+        keys = key_resolver(state)
         if builder is None:
             write = genesis_block(stored[0].leaf, keys)
             frontier = CompactTree()

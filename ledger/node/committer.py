@@ -29,11 +29,11 @@ from ledger.blocks import BlockHeader
 from ledger.entries import encode_cut, is_cut_marker
 from ledger.errors import LedgerError
 from ledger.ids import OrgId, TxId
-from ledger.keyresolver import StateKeyResolver
 from ledger.merkle import CompactTree, compact_range_ids
 from ledger.node.speculation import Speculation
 from ledger.node.statecache import CachedState
 from ledger.ordering.base import Ordered, Ordering
+from ledger.state import key_resolver
 from ledger.storage.base import BlockWrite, Store, StoredEntry
 
 log = logging.getLogger("medgate.ledger.committer")
@@ -90,7 +90,7 @@ class Committer:
             head.tree_size, self.store.nodes(compact_range_ids(head.tree_size))
         )
         self._cache = CachedState(self.store)
-        keys = StateKeyResolver(self._cache)
+        keys = key_resolver(self._cache)
         self._speculation = Speculation(self._executor, keys)
         builder = BlockBuilder(head, frontier, self._cache, keys, mapper=self._speculation.map)
         builder.last_position = self.store.position()

@@ -167,14 +167,26 @@ def store_member(record: Mapping[str, Any]) -> list[StateChange]:
 
 
 def key_resolver(reader: StateReader) -> KeyResolver:
-    """Every key known in ``reader``, loaded once: build it from state at block start and share it
-    across the prepare threads (it is read-only). Retired keys are included: whether a key may still
-    sign is decided in phase 2, which knows the entry's position."""
-    table: dict[Kid, VerifyingKey] = {}
-    for kid, raw in reader.scan(ns.KEYS):
-        row = ns.decode(raw)
-        try:
-            table[Kid(kid)] = load_verifying_key(row["alg"], row["pub"])
-        except KeyFormatError:
-            continue  # validation admits only loadable keys; an unloadable one simply stays unknown
-    return table.get
+    """``kid -> loaded key`` from ``reader``'s ``keys`` rows, each loaded on first use and kept.
+
+    Keys are never deleted from state (a retired key is only marked), so a loaded key stays right as
+    state grows; whether it may still sign is decided in phase 2, which knows the entry's position.
+    Shared by the prepare threads: a racing double load of one key is harmless. A kid the reader
+    does not know yet (added earlier in the same block) resolves to None and phase 2 checks inline.
+    """
+    cache: dict[Kid, VerifyingKey] = {}
+
+    def resolve(kid: Kid) -> VerifyingKey | None:
+        found = cache.get(kid)
+        if found is None:
+            row = ns.read(reader, ns.KEYS, kid)
+            if row is None:
+                return None
+            try:
+                found = load_verifying_key(row["alg"], row["pub"])
+            except KeyFormatError:
+                return None  # validation admits only loadable keys: an unloadable one stays unknown
+            cache[kid] = found
+        return found
+
+    return resolve
