@@ -9,6 +9,7 @@ directory reflects the committed block.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
@@ -72,13 +73,13 @@ def verify_peer_assertion(
     token: str, *, directory: MemberDirectory, audience: str, replay: ReplayCache, now: int
 ) -> PeerIdentity:
     """Verify a peer assertion addressed to ``audience``. Raises AuthError (answered 401)."""
-    kid = jwt.unverified_kid(token)
-    org = jwt.unverified_claim(token, "iss")
-    key = directory.signing_key(org, kid) if directory.is_active(org) else None
+    parsed = jwt.parse(token)
+    org = parsed.claim("iss")
+    key = directory.signing_key(org, parsed.kid) if directory.is_active(org) else None
     if key is None:
         raise AuthError("unknown member or key")
     expect = jwt.Expect(issuer=org, audience=audience)
-    claims = jwt.verify(token, key, expect, now)
+    claims = jwt.verify(parsed, key, expect, now)
     if claims.get("organization_id") != org:
         raise AuthError("organization_id must equal the issuer")
     purpose = claims.get("purpose_of_use")
@@ -120,4 +121,10 @@ def make_peer_assertion(
     }
     if consent_ref is not None:
         claims["consent_reference"] = consent_ref
-    return jwt.sign(claims, key, kid_of(key.public_key()))
+    return jwt.sign(claims, key, _kid_of_signer(key))
+
+
+@functools.lru_cache(maxsize=8)
+def _kid_of_signer(key: ec.EllipticCurvePrivateKey) -> Kid:
+    # A gateway signs every assertion with the same key: derive its kid (DER + SHA-256) once.
+    return kid_of(key.public_key())

@@ -7,6 +7,7 @@ price is that one cannot be revoked before it expires, which the 5-minute lifeti
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from ledger.ids import Kid
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 300
+MAX_VERIFIED_TOKENS = 10_000
+"""Verified access tokens remembered (each until its expiry); past it, expired ones are dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,10 @@ class AccessGrant:
     expires_at: int
 
 
+_Verified = tuple[float, float, AccessGrant]
+"""(first, last, grant): the grant of a verified token, valid for first <= now < last."""
+
+
 class TokenService:
     """Issues access tokens for client assertions and checks them on every request."""
 
@@ -64,6 +71,8 @@ class TokenService:
         self._clients = dict(clients)
         self._key = token_key
         self._kid = kid_of(token_key.public_key())
+        self._public = token_key.public_key()
+        self._verified: dict[bytes, _Verified] = {}
         self._replay = replay
 
     def exchange(self, form: Mapping[str, str], now: int) -> IssuedToken:
@@ -92,13 +101,13 @@ class TokenService:
         return IssuedToken(token, TOKEN_LIFETIME_SECONDS, scope)
 
     def _authenticate(self, assertion: str, now: int) -> Client:
-        kid = jwt.unverified_kid(assertion)
-        client = self._clients.get(jwt.unverified_claim(assertion, "iss"))
-        key = client.keys.get(kid) if client else None
+        parsed = jwt.parse(assertion)
+        client = self._clients.get(parsed.claim("iss"))
+        key = client.keys.get(parsed.kid) if client else None
         if client is None or key is None:
             raise AuthError("invalid_client: unknown client or key", error="invalid_client")
         expect = jwt.Expect(issuer=client.client_id, audience=self.token_endpoint)
-        claims = jwt.verify(assertion, key, expect, now)
+        claims = jwt.verify(parsed, key, expect, now)
         expires = int(claims["exp"]) + expect.leeway
         if not self._replay.first_use(f"client:{client.client_id}", claims["jti"], expires, now):
             raise AuthError("invalid_client: client assertion jti replayed", error="invalid_client")
@@ -106,12 +115,34 @@ class TokenService:
 
     def check(self, access_token: str, now: int) -> AccessGrant:
         """Verify an access token this gateway issued. Raises AuthError."""
-        if jwt.unverified_kid(access_token) != self._kid:
+        digest = hashlib.sha256(access_token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            first, last, grant = cached
+            if first <= now < last:
+                return grant
+            # Outside its window: verify afresh, which refuses it with the reason.
+        parsed = jwt.parse(access_token)
+        if parsed.kid != self._kid:
             raise AuthError("access token not issued by this gateway")
-        sub = jwt.unverified_claim(access_token, "sub")
+        sub = parsed.claim("sub")
         expect = jwt.Expect(issuer=self.issuer, audience=self.issuer, subject=sub)
-        claims = jwt.verify(access_token, self._key.public_key(), expect, now)
+        claims = jwt.verify(parsed, self._public, expect, now)
         if sub not in self._clients:
             raise AuthError("access token of an unregistered client")
         granted = scopes.parse_all(str(claims.get("scope", "")).split())
-        return AccessGrant(sub, granted, int(claims["exp"]))
+        grant = AccessGrant(sub, granted, int(claims["exp"]))
+        self._remember(digest, (*jwt.valid_window(claims, expect), grant), now)
+        return grant
+
+    def _remember(self, digest: bytes, entry: _Verified, now: int) -> None:
+        # A client reuses its access token for its whole life (5 min): verifying the ES256
+        # signature once per token, not once per request, is the point. Keyed by the SHA-256 of
+        # the exact token text (a changed byte is another key, verified afresh), holding no token.
+        # The window is re-checked on every hit, so a cached token expires exactly as a verified
+        # one would; the token key and the registered clients never change in a running app.
+        if len(self._verified) >= MAX_VERIFIED_TOKENS:
+            self._verified = {d: e for d, e in self._verified.items() if e[1] > now}
+            if len(self._verified) >= MAX_VERIFIED_TOKENS // 2:
+                self._verified.clear()
+        self._verified[digest] = entry
