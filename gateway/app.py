@@ -103,6 +103,8 @@ def create_app(
         checkpoints=checkpoints,
     )
     install_handlers(app)
+    # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).
+    app.router.routes.extend([*exchange.fast_routes, *outbound.fast_routes])
     for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, metrics):
         app.include_router(module.router)
     app.include_router(patient.portal_router)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
+from starlette.routing import Route
 
-from gateway.api.deps import PeerDep, Services, ensure_releasable
+from gateway.api.deps import PeerDep, Services, ensure_releasable, json_body, peer_of
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services.exchange import Exchange, open_exchange, unavailable
 from gateway.services.inbox import accept_delivery
@@ -44,12 +45,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(prefix="/exchange", tags=["exchange"], lifespan=lifespan)
 
 
-async def exchange_of(request: Request) -> Exchange:
-    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for a lookup.
+def exchange_for(request: Request) -> Exchange:
+    """This member's Exchange; UnavailableError when the app runs without one."""
     found = getattr(request.app.state, "exchange", None)
     if not isinstance(found, Exchange):
         raise unavailable()
     return found
+
+
+async def exchange_of(request: Request) -> Exchange:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for a lookup.
+    return exchange_for(request)
 
 
 ExchangeDep = Annotated[Exchange, Depends(exchange_of)]
@@ -81,9 +87,12 @@ def whoami(peer: PeerDep) -> dict[str, str | None]:
     }
 
 
-@router.post("/query")
-async def query(body: AskBody, peer: PeerDep, ex: ExchangeDep) -> Response:
-    """Decide, record (ordering-acknowledged), then answer the sealed envelope; 403 if denied."""
+async def query(request: Request) -> Response:
+    """``POST /exchange/query``: decide, record (ordering-acknowledged), then answer the sealed
+    envelope; 403 if denied. A plain Starlette endpoint (see ``deps``): peer, then body."""
+    peer = peer_of(request)
+    ex = exchange_for(request)
+    body = json_body(AskBody, await request.body(), request.headers.get("content-type"))
     ask = Ask(
         body.patient_ref,
         tuple(dict.fromkeys(body.resource_types)),
@@ -107,3 +116,7 @@ async def deliver(request: Request, peer: PeerDep, ex: ExchangeDep) -> JSONRespo
     return JSONResponse(
         {"stored": list(stored.references), "envelope_digest": stored.envelope_digest}
     )
+
+
+fast_routes = [Route("/exchange/query", query, methods=["POST"])]
+"""Registered by the app ahead of the routers: the custodian's side of every query."""

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
+from starlette.routing import Route
 
-from gateway.api.deps import GrantDep
-from gateway.api.exchange import CODE, IDENT, MAX_SAFE_INTEGER, RESOURCE_TYPE, ExchangeDep
+from gateway.api.deps import GrantDep, grant_of, json_body
+from gateway.api.exchange import (
+    CODE,
+    IDENT,
+    MAX_SAFE_INTEGER,
+    RESOURCE_TYPE,
+    ExchangeDep,
+    exchange_for,
+)
 from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant
 from gateway.errors import FHIR_JSON, ForbiddenError
@@ -62,9 +70,12 @@ def _require(grant: AccessGrant, types: list[str], action: Action) -> None:
             raise ForbiddenError(f"scope system/{rtype}.{action.value} required")
 
 
-@router.post("/query")
-async def query(body: QueryBody, grant: GrantDep, ex: ExchangeDep) -> Response:
-    """The custodian's released records as a plain searchset Bundle, or its refusal relayed."""
+async def query(request: Request) -> Response:
+    """``POST /outbound/query``: the custodian's released records as a plain searchset Bundle,
+    or its refusal relayed. A plain Starlette endpoint (see ``deps``): token, then body."""
+    grant = grant_of(request)
+    ex = exchange_for(request)
+    body = json_body(QueryBody, await request.body(), request.headers.get("content-type"))
     types = list(dict.fromkeys(body.resource_types))
     _require(grant, types, Action.READ)
     result = await outbound.query(
@@ -80,6 +91,10 @@ async def query(body: QueryBody, grant: GrantDep, ex: ExchangeDep) -> Response:
     )
     headers = {ACCESS_TX_HEADER: result.access_tx, OBLIGATIONS_HEADER: result.obligations}
     return Response(result.bundle, headers=headers, media_type=FHIR_JSON)
+
+
+fast_routes = [Route("/outbound/query", query, methods=["POST"])]
+"""Registered by the app ahead of the routers: every query this member's clients send out."""
 
 
 @router.post("/deliver")
