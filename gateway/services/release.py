@@ -93,7 +93,9 @@ class Custodian:
             consent_ref=ask.consent_ref,
             break_glass_started=ask.break_glass_started if ask.break_glass else None,
         )
-        facts = await asyncio.to_thread(ex.facts.facts, ask.patient_ref, peer.org)
+        facts = ex.facts.cached(ask.patient_ref, peer.org)
+        if facts is None:
+            facts = await asyncio.to_thread(ex.facts.facts, ask.patient_ref, peer.org)
         now = ex.clock_ms()
         decision = decide(request, facts, now)
         envelope = None
