@@ -14,7 +14,7 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -50,12 +50,17 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """An opened, verified envelope: the payload and who signed it. `digest` = envelope_digest."""
+    """An opened, verified envelope: the payload and who signed it."""
 
     payload: bytes
     sender_org: str
     sender_kid: str
-    digest: str
+    envelope: bytes = field(repr=False)
+
+    @property
+    def digest(self) -> str:
+        """envelope_digest of the opened envelope (hashed when asked: a query's answer never is)."""
+        return envelope_digest(self.envelope)
 
 
 def envelope_digest(envelope: bytes) -> str:
@@ -80,7 +85,7 @@ def seal(
         raise EnvelopeError(f"payload over {MAX_PAYLOAD_BYTES} bytes")
     if len({keys.is_pq(dict(r.public_jwk)) for r in recipients}) > 1:
         raise MixedRecipients("post-quantum and classical recipients in one envelope")
-    if keys.signing_kid(signing_key.public_key()) != sender_kid:
+    if _signing_kid(signing_key) != sender_kid:
         raise BadSender(sender_org, sender_kid, "kid does not name the signing key")
     audience = sorted({r.org for r in recipients})
     header = {"kid": sender_kid, "iss": sender_org, "aud": audience, "cty": cty}
@@ -112,7 +117,7 @@ def open_envelope(
     if public is None:
         raise BadSender(sender_org, sender_kid, "no such signing key for this member")
     jws.verify(inner, public)
-    return Opened(inner.payload, sender_org, sender_kid, envelope_digest(envelope))
+    return Opened(inner.payload, sender_org, sender_kid, envelope)
 
 
 def _check_algorithms(parsed: jwe.ParsedJwe) -> None:
@@ -129,8 +134,14 @@ def _check_algorithms(parsed: jwe.ParsedJwe) -> None:
         raise MixedRecipients("post-quantum and classical recipients in one envelope")
 
 
+@functools.lru_cache(maxsize=8)
+def _signing_kid(key: ec.EllipticCurvePrivateKey) -> str:
+    # A gateway seals everything with its one signing key: derive its kid (DER, SHA-256) once.
+    return keys.signing_kid(key.public_key())
+
+
 def _my_entry(parsed: jwe.ParsedJwe, org: str, private_jwk: Mapping[str, str]) -> jwe.Entry:
-    kid = keys.public_jwk(dict(private_jwk))["kid"]
+    kid = wrapping.public_key_of(private_jwk).kid
     for entry in parsed.entries:
         # Thumbprints are public: constant time only to keep the habit uniform for key material.
         if hmac.compare_digest(str(entry.header.get("kid", "")), kid):

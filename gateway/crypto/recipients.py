@@ -8,8 +8,10 @@ drafts' examples can be checked, and callers pin which algorithms they accept.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, keywrap
 from cryptography.hazmat.primitives import hpke as h
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.crypto import b64, keys
 from gateway.crypto.errors import KeyFormatError, TamperedEnvelope, UnsupportedAlgorithm
@@ -37,18 +40,43 @@ HPKE_KE_SUITES: Mapping[str, tuple[h.KEM, h.KDF, h.AEAD]] = {
 """The -KE suites `cryptography` has (HPKE-5/6 need X448, HPKE-8 ML-KEM-768+P-256: absent)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RecipientKey:
+    """A recipient's public encryption key, checked and derived once from its JWK."""
+
+    alg: str
+    kid: str
+    key: ec.EllipticCurvePublicKey | h.MLKEM768X25519PublicKey
+
+
+def public_key_of(jwk: Mapping[str, str]) -> RecipientKey:
+    """The checked public key, alg and kid (thumbprint) of a public or private encryption JWK.
+    Raises KeyFormatError, UnsupportedAlgorithm."""
+    return _public_key_of(tuple(sorted(jwk.items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key_of(items: tuple[tuple[str, str], ...]) -> RecipientKey:
+    # Members' keys come from the registry and change only by rotation (another JWK, another
+    # entry here): the thumbprint and the point check (~25 us) are done once per key, not per seal.
+    public = keys.public_jwk(dict(items))
+    alg = public["alg"]
+    key = keys.xwing_public_key(public) if alg == HPKE_9_KE else keys.ec_public_key(public)
+    return RecipientKey(alg, public["kid"], key)
+
+
 def wrap(cek: bytes, recipient: keys.Jwk, enc: str) -> tuple[dict[str, Any], bytes]:
     """Encrypt `cek` to the recipient's public JWK. Returns (per-recipient header, encrypted_key).
     The header carries "alg", "kid" (the JWK's thumbprint) and "epk" or "ek"."""
-    public = keys.public_jwk(recipient)
-    header: dict[str, Any] = {"alg": public["alg"], "kid": public["kid"]}
-    if public["alg"] == HPKE_9_KE:
-        sealed = _suite(HPKE_9_KE).encrypt(cek, keys.xwing_public_key(public), _info(enc))
+    public = public_key_of(recipient)
+    header: dict[str, Any] = {"alg": public.alg, "kid": public.kid}
+    if isinstance(public.key, h.MLKEM768X25519PublicKey):
+        sealed = _suite(HPKE_9_KE).encrypt(cek, public.key, _info(enc))
         split = h.KEM.MLKEM768_X25519.enc_length()
         header["ek"] = b64.encode_str(sealed[:split])
         return header, sealed[split:]
     ephemeral = ec.generate_private_key(ec.SECP256R1())
-    shared = ephemeral.exchange(ec.ECDH(), keys.ec_public_key(public))
+    shared = ephemeral.exchange(ec.ECDH(), public.key)
     header["epk"] = _epk(ephemeral.public_key())
     return header, keywrap.aes_key_wrap(_concat_kdf(shared, ECDH_ES_A256KW, b"", b""), cek)
 
@@ -97,12 +125,12 @@ def _concat_kdf(shared: bytes, alg: str, apu: bytes, apv: bytes) -> bytes:
 
 
 def _epk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
-    nums = public.public_numbers()
+    point = public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)  # 04 || x || y
     return {
         "kty": "EC",
         "crv": "P-256",
-        "x": b64.encode_str(nums.x.to_bytes(32, "big")),
-        "y": b64.encode_str(nums.y.to_bytes(32, "big")),
+        "x": b64.encode_str(point[1:33]),
+        "y": b64.encode_str(point[33:65]),
     }
 
 
