@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from gateway import clock as wall_clock
 from gateway.api import auth, exchange, fhir, health, ledger_api, metrics, outbound, patient
@@ -84,7 +85,16 @@ def create_app(
                 fhir_store.close()
 
     counters = Metrics()
-    app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry bridge is off: the gateway exposes Prometheus metrics and JSON
+    # logs without PHI (ARCHITECTURE.md section 5), and the bridge looked up three providers (three
+    # os.environ reads) on every request even with nothing configured.
+    telemetry: TelemetryConfig = {
+        "tracing": False,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+    }
+    app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan, telemetry=telemetry)
     app.state.services = Services(
         settings=settings,
         fhir=FhirService(fhir_store, clock),
