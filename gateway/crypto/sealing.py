@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gateway.crypto import b64, jwe, jws, keys
 
 _CHUNK = 3 * 128 * 1024  # payload bytes per step: a multiple of 3, so base64 pieces concatenate
-_PARALLEL_MIN = 256 * 1024  # below this a thread hand-off costs more than it saves
+_PARALLEL_MIN = 256 * 1024  # below this streaming and a thread hand-off cost more than they save
 _SIGNATURE_B64 = 86  # base64url of a 64-byte ES256 signature
 
 
@@ -43,6 +43,10 @@ def sign_then_encrypt(
 ) -> bytes:
     """jwe.encrypt(jws.sign_compact(payload, jws_header, signing_key), protected, to), streamed.
     Requires what those two require: a P-256 key, one recipient or more."""
+    if len(payload) < _PARALLEL_MIN:
+        # Small payloads (a typical query answer: tens of KB) take the plain path outright: with
+        # one chunk and no worker, the streaming bookkeeping costs more than the copies it saves.
+        return jwe.encrypt(jws.sign_compact(payload, jws_header, signing_key), protected, to)
     head = jws.encode_header(jws_header) + b"."
     body_len = (len(payload) * 4 + 2) // 3
     out = memoryview(bytearray(len(head) + body_len + 1 + _SIGNATURE_B64 + 15))
@@ -53,17 +57,13 @@ def sign_then_encrypt(
     digest = hashlib.sha256(head)
     ciphertext = _Base64Stream(out)
     ciphertext.advance(encryptor.update_into(head, out))
-    parallel = len(payload) >= _PARALLEL_MIN
     pending: Future[None] | None = None
     view = memoryview(payload)
     for start in range(0, len(payload), _CHUNK):
         piece = b64.encode(view[start : start + _CHUNK])
         if pending is not None:
             pending.result()  # SHA-256 updates must stay in order
-        if parallel:
-            pending = _hash_pool().submit(digest.update, piece)
-        else:
-            digest.update(piece)
+        pending = _hash_pool().submit(digest.update, piece)
         ciphertext.advance(encryptor.update_into(piece, out[ciphertext.end :]))
     entries = jwe.wrap_all(cek, to)  # overlaps the last hash update
     if pending is not None:
