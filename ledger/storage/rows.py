@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row
@@ -55,16 +55,6 @@ def header(row: Row[Any]) -> BlockHeader:
     )
 
 
-def entry_row(entry: StoredEntry) -> dict[str, Any]:
-    return {
-        "idx": entry.index,
-        "tx_id": entry.tx_id,
-        "leaf": entry.leaf,
-        "code": entry.code,
-        "height": entry.height,
-    }
-
-
 def entry(row: Row[Any]) -> StoredEntry:
     return StoredEntry(
         index=int(row.idx),
@@ -77,17 +67,13 @@ def entry(row: Row[Any]) -> StoredEntry:
 
 def net_changes(
     changes: Sequence[StateChange],
-) -> tuple[list[Mapping[str, Any]], list[tuple[str, str]]]:
+) -> tuple[list[tuple[str, str, bytes]], list[tuple[str, str]]]:
     """Collapse ``changes`` to the last write per row (applied in order, the last one wins), split
-    into upsert rows and deletions. One row per key also keeps PostgreSQL's multi-row ON CONFLICT
-    from touching a row twice."""
+    into upsert rows ``(ns, key, value)`` and deletions ``(ns, key)``. One row per key also keeps
+    PostgreSQL's multi-row ON CONFLICT from touching a row twice."""
     last: dict[tuple[str, str], bytes | None] = {}
     for change in changes:
         last[(change.ns, change.key)] = change.value
-    upserts: list[Mapping[str, Any]] = [
-        {"ns": ns, "key": key, "value": value}
-        for (ns, key), value in last.items()
-        if value is not None
-    ]
+    upserts = [(ns, key, value) for (ns, key), value in last.items() if value is not None]
     deletes = [(ns, key) for (ns, key), value in last.items() if value is None]
     return upserts, deletes

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, case, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -20,7 +19,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from ledger.blocks import BlockHeader
 from ledger.errors import ConflictError, StorageError
 from ledger.ids import Digest, TxId
-from ledger.storage import rows, schema
+from ledger.storage import bulk, rows, schema
 from ledger.storage.base import BlockWrite, NodeId, StoredEntry
 
 SCAN_BATCH = 500
@@ -61,24 +60,17 @@ class SqlStore:
             self._write_body(conn, block)
 
     def _write_body(self, conn: Connection, block: BlockWrite) -> None:
-        _bulk(conn, schema.entries.insert(), [rows.entry_row(e) for e in block.entries])
-        nodes = [{"level": n.level, "idx": n.index, "hash": h} for n, h in block.nodes]
-        _bulk(conn, schema.nodes.insert(), nodes)
+        entries = [(e.index, e.tx_id, e.leaf, e.code, e.height) for e in block.entries]
+        bulk.write_rows(conn, schema.entries, entries)
+        nodes = [(n.level, n.index, h) for n, h in block.nodes]
+        bulk.write_rows(conn, schema.nodes, nodes)
         upserts, deletes = rows.net_changes(block.changes)
-        _bulk(conn, self._upsert_state(), upserts)
+        bulk.write_rows(conn, schema.state, upserts, upsert_on=("ns", "key"))
         table = schema.state
         delete_row = delete(table).where(
             table.c.ns == bindparam("del_ns"), table.c.key == bindparam("del_key")
         )
         _bulk(conn, delete_row, [{"del_ns": ns, "del_key": key} for ns, key in deletes])
-
-    def _upsert_state(self) -> Any:
-        insert = sqlite.insert if self._sqlite else postgresql.insert
-        stmt = insert(schema.state)
-        return stmt.on_conflict_do_update(
-            index_elements=[schema.state.c.ns, schema.state.c.key],
-            set_={"value": stmt.excluded.value},
-        )
 
     # -- reads ------------------------------------------------------------------------------------
 
