@@ -100,28 +100,62 @@ def sign(private_key: ec.EllipticCurvePrivateKey, message: bytes) -> str:
     return b64url(r.to_bytes(_COORD, "big") + s.to_bytes(_COORD, "big"))
 
 
-def verify(public_key: ec.EllipticCurvePublicKey, message: bytes, sig_b64: str) -> bool:
-    """True when ``sig_b64`` is a valid ES256 signature of ``message`` under ``public_key``.
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+"""The one signature algorithm ES256 names (immutable, shared by every thread)."""
 
-    Algorithm pinned: the key must be P-256 and the signature exactly 64 raw bytes (never DER, never
-    another curve or hash chosen by the input).
-    """
-    if not isinstance(public_key.curve, ec.SECP256R1):
-        return False
+SignatureCheck = Callable[[], bool]
+"""A signature check whose inputs are decoded already: calling it does only the curve arithmetic,
+which ``cryptography`` runs without the GIL (so a thread pool runs these on every core)."""
+
+
+def _refuse() -> bool:
+    return False
+
+
+def _der_signature(sig_b64: str) -> bytes | None:
+    """The DER form of a raw r||s ES256 signature, or None when it is not exactly that."""
     try:
         raw = b64url_decode(sig_b64)
     except KeyFormatError:
-        return False
+        return None
     if len(raw) != 2 * _COORD:
-        return False
-    der = encode_dss_signature(
+        return None
+    return encode_dss_signature(
         int.from_bytes(raw[:_COORD], "big"), int.from_bytes(raw[_COORD:], "big")
     )
-    try:
-        public_key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Es256Check:
+    public_key: ec.EllipticCurvePublicKey
+    der: bytes
+    message: bytes
+
+    def __call__(self) -> bool:
+        try:
+            self.public_key.verify(self.der, self.message, _ECDSA_SHA256)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def es256_check(
+    public_key: ec.EllipticCurvePublicKey, message: bytes, sig_b64: str
+) -> SignatureCheck:
+    """``verify`` split in two: decode now, check when called.
+
+    Algorithm pinned: the key must be P-256 and the signature exactly 64 raw bytes (never DER, never
+    another curve or hash chosen by the input); anything else is a check that fails.
+    """
+    if not isinstance(public_key.curve, ec.SECP256R1):
+        return _refuse
+    der = _der_signature(sig_b64)
+    return _refuse if der is None else _Es256Check(public_key, der, message)
+
+
+def verify(public_key: ec.EllipticCurvePublicKey, message: bytes, sig_b64: str) -> bool:
+    """True when ``sig_b64`` is a valid ES256 signature of ``message`` under ``public_key``."""
+    return es256_check(public_key, message, sig_b64)()
 
 
 class VerifyingKey(Protocol):
@@ -132,6 +166,10 @@ class VerifyingKey(Protocol):
 
     def verify(self, message: bytes, sig_b64: str) -> bool: ...
 
+    def check(self, message: bytes, sig_b64: str) -> SignatureCheck:
+        """The same answer as ``verify``, decoded now and computed when called."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Es256Key:
@@ -140,6 +178,9 @@ class Es256Key:
 
     def verify(self, message: bytes, sig_b64: str) -> bool:
         return verify(self.public_key, message, sig_b64)
+
+    def check(self, message: bytes, sig_b64: str) -> SignatureCheck:
+        return es256_check(self.public_key, message, sig_b64)
 
 
 def as_verifying_key(key: VerifyingKey | ec.EllipticCurvePublicKey) -> VerifyingKey:

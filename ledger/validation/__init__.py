@@ -7,14 +7,16 @@ against the state after the previous entry; ``validate_block`` does both over on
 from ledger.state.membership import KeyResolver
 from ledger.validation.apply import Validated, apply, validate_block
 from ledger.validation.codes import ValidationCode
-from ledger.validation.prepare import Prepared, prepare
+from ledger.validation.prepare import Decoded, Prepared, decode, prepare
 
 __all__ = [
+    "Decoded",
     "KeyResolver",
     "Prepared",
     "Validated",
     "ValidationCode",
     "apply",
+    "decode",
     "prepare",
     "validate_block",
 ]

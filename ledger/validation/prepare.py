@@ -1,8 +1,9 @@
 """Phase 1 of validation: everything about an entry that needs no state, safe to run in parallel.
 
 ``prepare`` checks size, strict canonical JSON, shape, version, algorithm, type and body schema,
-and checks the signatures whose keys the block-start resolver knows. The caller maps it over a
-thread pool (``cryptography`` releases the GIL while verifying). Its result never depends on
+and checks the signatures whose keys the block-start resolver knows. ``decode`` does all of it but
+the signature arithmetic, which it hands back as checks to run on a thread pool (``cryptography``
+releases the GIL while verifying); ``prepare`` is the two in one call. Its result never depends on
 *which* keys the resolver knew: a signature it could not check is marked unchecked and phase 2
 checks it inline, in the same order of rules, so a block cut differently still yields the same
 codes.
@@ -10,12 +11,13 @@ codes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.entries import GOVERNANCE_TYPES, EntryType, SignedEntry, decode_entry, leaf_tx_id
 from ledger.errors import EntryError
 from ledger.ids import Kid, TxId
-from ledger.signing import as_verifying_key, supported_alg
+from ledger.signing import SignatureCheck, as_verifying_key, supported_alg
 from ledger.state.membership import KeyResolver
 from ledger.validation.bodies import SCHEMAS
 from ledger.validation.codes import ValidationCode
@@ -44,7 +46,31 @@ class Prepared:
         return 0 if self.entry is None else self.entry.ts
 
 
-def _check(entry: SignedEntry, keys: KeyResolver) -> tuple[bool | None, tuple[bool | None, ...]]:
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Phase 1 but for the signature arithmetic: ``checks`` are the submitter's signature then each
+    endorsement's, None where the key is unknown. ``resolved`` takes their answers, in that order.
+
+    Lets the caller decode where it likes and run only the arithmetic on a thread pool, where it
+    holds the GIL for next to nothing (``prepare`` does both in one go)."""
+
+    raw: bytes
+    tx_id: TxId
+    code: ValidationCode
+    entry: SignedEntry | None
+    checks: tuple[SignatureCheck | None, ...]
+
+    def resolved(self, results: Sequence[bool | None]) -> Prepared:
+        """Requires one result per check (None for a None check)."""
+        if not self.checks:
+            return Prepared(self.raw, self.tx_id, self.code, self.entry, None, ())
+        return Prepared(self.raw, self.tx_id, self.code, self.entry, results[0], tuple(results[1:]))
+
+    def run_checks(self) -> list[bool | None]:
+        return [None if check is None else check() for check in self.checks]
+
+
+def _checks(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | None, ...]:
     if not supported_alg(entry.alg):
         raise EntryError(ValidationCode.UNSUPPORTED_ALG, f"alg {entry.alg!r} is not registered")
     schema = SCHEMAS.get(entry.type)
@@ -53,32 +79,42 @@ def _check(entry: SignedEntry, keys: KeyResolver) -> tuple[bool | None, tuple[bo
     if entry.endorsements and entry.type not in _ENDORSED:
         raise EntryError(ValidationCode.MALFORMED, "endorsements on a non-governance entry")
     schema(entry.body)
-    sig_ok = _verify(keys, entry, entry.kid, entry.sig, entry.alg)
-    ends = tuple(_verify(keys, entry, e.kid, e.sig, None) for e in entry.endorsements)
-    return sig_ok, ends
+    submitter = _check(keys, entry, entry.kid, entry.sig, entry.alg)
+    return (submitter, *(_check(keys, entry, e.kid, e.sig, None) for e in entry.endorsements))
 
 
-def _verify(
+def _check(
     keys: KeyResolver, entry: SignedEntry, kid: str, sig: str, alg: str | None
-) -> bool | None:
+) -> SignatureCheck | None:
     found = keys(Kid(kid))
     if found is None:
         return None
     key = as_verifying_key(found)
     if alg is not None and key.alg != alg:
-        return False
-    return key.verify(entry.message, sig)
+        return _refused
+    return key.check(entry.message, sig)
 
 
-def prepare(raw: bytes, keys: KeyResolver) -> Prepared:
-    """Phase 1 for one leaf. Pure and thread-safe; ``keys`` is the resolver of state at block start
-    (``ledger.state.membership.key_resolver``). Never raises for a bad leaf: it returns its code."""
+def _refused() -> bool:
+    return False
+
+
+def decode(raw: bytes, keys: KeyResolver) -> Decoded:
+    """Phase 1 for one leaf, but for the signature arithmetic. Pure and thread-safe; ``keys`` is the
+    resolver of state at block start (``ledger.state.membership.key_resolver``). Never raises for a
+    bad leaf: it returns its code (and no checks)."""
     try:
         entry = decode_entry(raw)
     except EntryError as exc:
-        return Prepared(raw, leaf_tx_id(raw), ValidationCode(exc.code), None, None, ())
+        return Decoded(raw, leaf_tx_id(raw), ValidationCode(exc.code), None, ())
     try:
-        sig_ok, ends = _check(entry, keys)
+        checks = _checks(entry, keys)
     except EntryError as exc:
-        return Prepared(raw, entry.tx_id, ValidationCode(exc.code), entry, None, ())
-    return Prepared(raw, entry.tx_id, ValidationCode.VALID, entry, sig_ok, ends)
+        return Decoded(raw, entry.tx_id, ValidationCode(exc.code), entry, ())
+    return Decoded(raw, entry.tx_id, ValidationCode.VALID, entry, checks)
+
+
+def prepare(raw: bytes, keys: KeyResolver) -> Prepared:
+    """Phase 1 for one leaf: ``decode`` and its signature checks. Pure and thread-safe."""
+    decoded = decode(raw, keys)
+    return decoded.resolved(decoded.run_checks())
