@@ -5,12 +5,15 @@ validated here. Crash safety comes from the store: a block and the stream positi
 commit together, so after a crash the committer resumes after the last committed block and
 rebuilds the same next block from the same messages (block building is deterministic).
 
-Three kinds of work run side by side:
+Four kinds of work run side by side:
 - the event loop reads the stream ahead and starts each entry's signature check on the pool
   (``Speculation``), so signatures are verified while earlier blocks are still being committed;
-- one commit thread feeds the block builder and appends blocks, in stream order, with no
-  per-message event-loop round trip;
-- back on the loop, waiters and block listeners (checkpoints, caches) hear of each block in order.
+- one build thread feeds the block builder in stream order, with no per-message event-loop round
+  trip, and stages each block's state changes so the next block validates against them;
+- one write thread appends the built blocks to the store, in order: the inserts and the fsync run
+  there, outside the GIL, while the next block is being built;
+- back on the loop, waiters and block listeners (checkpoints, caches) hear of each block in order,
+  once it is durable.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ from ledger.storage.base import BlockWrite, Store, StoredEntry
 
 log = logging.getLogger("medgate.ledger.committer")
 
-READ_AHEAD = 8192
-"""Ordered messages read ahead of the block being committed (bounds the memory they take)."""
+READ_AHEAD = 32
+"""Batches of ordered messages read ahead of the block being committed (bounds their memory)."""
+WRITE_AHEAD = 2
+"""Blocks built ahead of the one being written (bounds the state held staged)."""
 
 BlockListener = Callable[[BlockWrite], Awaitable[None]]
 _STOP = None
@@ -73,7 +78,9 @@ class Committer:
         self._pending_since: float | None = None
         self._waiters: dict[TxId, list[asyncio.Future[StoredEntry]]] = {}
         self._listeners: list[BlockListener] = []
-        self._inbox: queue.Queue[Ordered | None] = queue.Queue()
+        self._inbox: queue.Queue[list[Ordered] | None] = queue.Queue()
+        self._writes: queue.Queue[BlockWrite | None] = queue.Queue(maxsize=WRITE_AHEAD)
+        self._durable = self._builder.head
         self._blocks: asyncio.Queue[BlockWrite] = asyncio.Queue()
         self.failure: BaseException | None = None
         self._stopping = asyncio.Event()
@@ -101,8 +108,9 @@ class Committer:
 
     @property
     def head(self) -> BlockHeader:
-        """The last block this node committed."""
-        return self._builder.head
+        """The last block this node committed durably (blocks built after it are still being
+        written)."""
+        return self._durable
 
     @property
     def read_position(self) -> int:
@@ -112,8 +120,9 @@ class Committer:
 
     @property
     def pending(self) -> int:
-        """Entries read but not yet in a committed block."""
-        return self._builder.pending
+        """Entries read but not yet in a durably committed block."""
+        in_flight = self._builder.head.tree_size - self._durable.tree_size
+        return self._builder.pending + in_flight
 
     async def submit(self, leaf: bytes, tx_id: TxId) -> int:
         """Order ``leaf``; returns once the ordering service acknowledged it durably."""
@@ -141,10 +150,16 @@ class Committer:
         raises it and ``failure`` keeps it (the gateway then refuses to release data)."""
         loop = asyncio.get_running_loop()
         failed = asyncio.Event()
-        worker = threading.Thread(
-            target=self._commit_loop, args=(loop, failed), name=f"commit-{self.org}", daemon=True
-        )
-        worker.start()
+        workers = [
+            threading.Thread(
+                target=self._build_loop, args=(loop, failed), name=f"build-{self.org}", daemon=True
+            ),
+            threading.Thread(
+                target=self._write_loop, args=(loop, failed), name=f"write-{self.org}", daemon=True
+            ),
+        ]
+        for worker in workers:
+            worker.start()
         tasks = [
             asyncio.create_task(self._read_ahead()),
             asyncio.create_task(self._announce()),
@@ -168,35 +183,89 @@ class Committer:
                 with contextlib.suppress(asyncio.CancelledError, LedgerError):
                     await task
             self._inbox.put(_STOP)
-            await asyncio.to_thread(worker.join)
+            for worker in workers:
+                await asyncio.to_thread(worker.join)
             self._speculation.reset()
 
     async def _read_ahead(self) -> None:
+        """Read the stream, decode and start checking each entry, and pass messages to the build
+        thread in batches: whatever arrived before the reader next waits goes over as one."""
+        loop = asyncio.get_running_loop()
+        batch: list[Ordered] = []
+
+        def hand_over() -> None:
+            nonlocal batch
+            self._speculation.flush()
+            self._inbox.put(batch)
+            batch = []
+
         async for message in self.ordering.read(self.store.position()):
             if not is_cut_marker(message.data):
                 self._speculation.start(message.data)
-            self._inbox.put(message)
+            if not batch:  # runs once the reader awaits, after the rest of the read batch
+                loop.call_soon(hand_over)
+            batch.append(message)
             while self._inbox.qsize() > READ_AHEAD:
                 await asyncio.sleep(0.005)
 
-    def _commit_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
-        """The commit thread: feed, cut, append, in stream order; report blocks to the loop."""
+    def _build_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
+        """The build thread: feed and cut in stream order; stage each block, hand it to the writer."""
         builder = self._builder
         try:
-            while (message := self._inbox.get()) is not _STOP:
-                write = builder.feed(message.position, message.data)
-                if write is None:
-                    if builder.pending and self._pending_since is None:
-                        self._pending_since = self._monotonic()
-                    continue
+            while (batch := self._inbox.get()) is not _STOP:
+                for message in batch:
+                    write = builder.feed(message.position, message.data)
+                    if write is not None:
+                        self._cache.staged(write.changes, write.header.height)
+                        builder.committed(write)
+                        self._hand_over(write)
+                        if self.failure is not None:
+                            return
+                if not builder.pending:
+                    self._pending_since = None
+                elif self._pending_since is None:
+                    self._pending_since = self._monotonic()
+        except BaseException as exc:  # the builder failed: stop, never skip a block
+            self._fail(exc, loop, failed)
+        finally:
+            self._hand_over(_STOP)
+
+    def _hand_over(self, write: BlockWrite | None) -> None:
+        """Queue ``write`` for the writer; gives up once the node has failed (the writer is gone)."""
+        while self.failure is None:
+            try:
+                self._writes.put(write, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
+        """The write thread: append blocks in order; each is announced only once it is durable."""
+        try:
+            while (write := self._next_write()) is not _STOP:
                 self.store.append(write)
-                builder.committed(write)
-                self._cache.committed(write.changes)
-                self._pending_since = self._monotonic() if builder.pending else None
+                self._cache.flushed(write.changes, write.header.height)
+                self._durable = write.header
                 loop.call_soon_threadsafe(self._blocks.put_nowait, write)
-        except BaseException as exc:  # the store or the builder failed: stop, never skip a block
-            self.failure = exc if isinstance(exc, LedgerError) else LedgerError(repr(exc))
-            loop.call_soon_threadsafe(failed.set)
+        except BaseException as exc:  # the store failed: stop, never skip a block
+            self._fail(exc, loop, failed)
+
+    def _next_write(self) -> BlockWrite | None:
+        """The next block to write, or None at the end (or once the builder has failed)."""
+        while self.failure is None:
+            try:
+                return self._writes.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        return _STOP
+
+    def _fail(
+        self, exc: BaseException, loop: asyncio.AbstractEventLoop, failed: asyncio.Event
+    ) -> None:
+        self.failure = self.failure or (
+            exc if isinstance(exc, LedgerError) else LedgerError(repr(exc))
+        )
+        loop.call_soon_threadsafe(failed.set)
 
     async def _announce(self) -> None:
         """Tell waiters and listeners about each committed block, in commit order."""
