@@ -39,7 +39,7 @@ def canonical(value: Any) -> bytes:
         out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # a Mapping that is not a dict, or a str that is not valid Unicode
         return canonical_reference(value)
-    return out if _ASTRAL.search(out) is None else canonical_reference(value)
+    return out if out.isascii() or _ASTRAL.search(out) is None else canonical_reference(value)
 
 
 def canonical_parsed(value: Any) -> bytes:
@@ -49,7 +49,8 @@ def canonical_parsed(value: Any) -> bytes:
         out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # a str that is not valid Unicode (a lone surrogate escape)
         return canonical_reference(value)
-    return out if _ASTRAL.search(out) is None else canonical_reference(value)
+    # isascii (a C scan) first: almost every ledger value is ASCII, and then the regex cannot match.
+    return out if out.isascii() or _ASTRAL.search(out) is None else canonical_reference(value)
 
 
 def canonical_reference(value: Any) -> bytes:

@@ -71,7 +71,6 @@ class Overlay:
     def __init__(self, base: StateReader) -> None:
         self._base = base
         self._pending: dict[tuple[str, str], bytes | None] = {}
-        self._log: list[StateChange] = []
 
     def get(self, ns: str, key: str) -> bytes | None:
         if (ns, key) in self._pending:
@@ -97,14 +96,8 @@ class Overlay:
     def write(self, changes: list[StateChange]) -> None:
         for change in changes:
             self._pending[(change.ns, change.key)] = change.value
-            self._log.append(change)
 
     def changes(self) -> list[StateChange]:
-        """The net changes, one per row, in first-write order (what the store must commit)."""
-        seen: dict[tuple[str, str], StateChange] = {}
-        for change in self._log:
-            seen.pop((change.ns, change.key), None)
-            seen[(change.ns, change.key)] = StateChange(
-                change.ns, change.key, self._pending[(change.ns, change.key)]
-            )
-        return list(seen.values())
+        """The net changes, one per row, each row's last value, in first-write order (what the
+        store must commit)."""
+        return [StateChange(ns, key, value) for (ns, key), value in self._pending.items()]

@@ -98,11 +98,11 @@ def store_access(row: Mapping[str, Any]) -> list[StateChange]:
     """Requires ``row`` = the body of a decoded leaf plus tx_id, index and ts (so ``put_parsed``
     may skip the type walk: one access record per release makes this the busiest writer)."""
     index = row["index"]
-    ref = {"tx_id": row["tx_id"]}
+    ref = ns.tx_ref(row["tx_id"])
     return [
         ns.put_parsed(ns.ACCESS, row["tx_id"], row),
-        ns.put_parsed(ns.ACCESS_BY_PATIENT, ns.by_index_key(row["patient_ref"], index), ref),
-        ns.put_parsed(ns.ACCESS_BY_REQUESTER, ns.by_index_key(row["requester"], index), ref),
+        StateChange(ns.ACCESS_BY_PATIENT, ns.by_index_key(row["patient_ref"], index), ref),
+        StateChange(ns.ACCESS_BY_REQUESTER, ns.by_index_key(row["requester"], index), ref),
     ]
 
 

@@ -37,9 +37,8 @@ ACCESS_BY_REQUESTER = "access_by_requester"
 ERASURES = "erasures"
 """f"{custodian}/{record_digest}" -> {patient_ref, reason, index, ts, tx_id}."""
 NONCES = "nonces"
-"""f"{org}/{nonce}" -> {index}."""
-TXIDS = "txids"
-"""tx_id -> {index} of the valid entry that carried it."""
+"""f"{org}/{nonce}" -> {index, tx_id} of the valid entry that first used it (and so of the only
+valid entry with that tx id: the same transaction has the same org and nonce)."""
 
 CURRENT = "current"
 """The key of single-row namespaces (consortium, quorum, policy)."""
@@ -59,7 +58,6 @@ ALL = (
     ACCESS_BY_REQUESTER,
     ERASURES,
     NONCES,
-    TXIDS,
 )
 
 
@@ -71,6 +69,17 @@ def put_parsed(ns: str, key: str, value: Any) -> StateChange:
     """``put`` without the type walk, for the hot path. Requires: ``value`` holds only values of a
     parsed leaf (``parse`` refused what canonical JSON cannot hold) and str or safe int fields."""
     return StateChange(ns, key, canonical_parsed(value))
+
+
+def nonce_row(key: str, index: int, tx_id: str) -> StateChange:
+    """The ``NONCES`` row, written by every valid entry: encoded by hand, since it is the busiest
+    row. Canonical by construction: keys in order, an int, and a tx id (lowercase hex, no escapes)."""
+    return StateChange(NONCES, key, b'{"index":%d,"tx_id":"%s"}' % (index, tx_id.encode("ascii")))
+
+
+def tx_ref(tx_id: str) -> bytes:
+    """``canonical({"tx_id": tx_id})`` for a tx id (lowercase hex): the value of index rows."""
+    return b'{"tx_id":"%s"}' % tx_id.encode("ascii")
 
 
 def decode(raw: bytes) -> Any:

@@ -46,7 +46,10 @@ def _nonce_key(entry: SignedEntry) -> str:
 
 def _sender(prepared: Prepared, entry: SignedEntry, state: StateReader) -> Member:
     """The common rules of every non-genesis entry; returns the (active) sender."""
-    if state.get(ns.TXIDS, entry.tx_id) is not None:
+    # One row answers both replay rules. The first valid entry with a nonce records its tx id
+    # there, and a transaction already in the log necessarily has the same org and nonce.
+    used = state.get(ns.NONCES, _nonce_key(entry))
+    if used is not None and ns.decode(used)["tx_id"] == entry.tx_id:
         reject(C.DUPLICATE_TXID, f"{entry.tx_id} is already in the log")
     sender = mem.member(state, entry.org)
     if sender is None:
@@ -63,7 +66,7 @@ def _sender(prepared: Prepared, entry: SignedEntry, state: StateReader) -> Membe
         sig_ok = key.alg == entry.alg and verify_inline(key, entry.message, entry.sig)
     if not sig_ok:
         reject(C.BAD_SIGNATURE, "the submitter's signature does not verify")
-    if state.get(ns.NONCES, _nonce_key(entry)) is not None:
+    if used is not None:
         reject(C.NONCE_REUSED, f"{entry.org} already used nonce {entry.nonce}")
     return sender
 
@@ -86,9 +89,7 @@ def apply(prepared: Prepared, index: int, state: StateReader) -> tuple[C, list[S
             changes = RULES[entry.type](Ctx(prepared, entry, index, state, sender))
     except EntryError as exc:
         return C(exc.code), []
-    # Plain str keys and an int index: no type walk needed (every entry writes these two rows).
-    changes.append(ns.put_parsed(ns.NONCES, _nonce_key(entry), {"index": index}))
-    changes.append(ns.put_parsed(ns.TXIDS, entry.tx_id, {"index": index}))
+    changes.append(ns.nonce_row(_nonce_key(entry), index, entry.tx_id))
     return C.VALID, changes
 
 
@@ -139,7 +140,6 @@ def read_hints(prepared: Prepared) -> list[tuple[str, str]]:
     if entry is None or prepared.code is not C.VALID:
         return []
     return [
-        (ns.TXIDS, entry.tx_id),
         (ns.NONCES, _nonce_key(entry)),
         (ns.MEMBERS, entry.org),
         (ns.KEYS, entry.kid),

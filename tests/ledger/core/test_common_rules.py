@@ -26,8 +26,10 @@ def test_valid_entry_records_nonce_and_tx_id() -> None:
     leaf = world.entry("erasure.record", HOSPITAL, BODY)
     entry = decode_entry(leaf)
     assert chain.submit(leaf) == C.VALID
-    assert chain.state.get("txids", entry.tx_id) == canonical({"index": 1})
-    assert chain.state.get("nonces", f"{HOSPITAL}/{entry.nonce}") == canonical({"index": 1})
+    # One row per valid entry guards both replay rules: its nonce, holding its index and tx id.
+    expected = canonical({"index": 1, "tx_id": entry.tx_id})
+    assert chain.state.get("nonces", f"{HOSPITAL}/{entry.nonce}") == expected
+    assert chain.state.get("txids", entry.tx_id) is None
 
 
 @pytest.mark.parametrize(
