@@ -230,3 +230,29 @@ def test_outer_sender_differing_from_inner_signer_is_refused(
     envelope = jwe.encrypt(token, protected, [insurer.recipient.public_jwk])  # type: ignore[list-item]
     with pytest.raises(BadSender):
         open_envelope(envelope, insurer.org, insurer.enc_key, registry)
+
+
+def test_duplicate_members_are_refused(
+    hospital: Member, insurer: Member, registry: Registry
+) -> None:
+    # Two parsers picking different duplicates would disagree on what the envelope says.
+    envelope = _seal(hospital, insurer)
+    other = _seal(hospital, insurer, payload=b'{"resourceType":"Bundle"}')
+    ciphertext = json.loads(other)["ciphertext"]
+    # The genuine member last: a parser keeping the last duplicate would open it.
+    outer = b'{"ciphertext":"' + ciphertext.encode() + b'",' + envelope[1:]
+    kid = json.loads(envelope)["recipients"][0]["header"]["kid"]
+    inner = envelope.replace(b'"kid":"' + kid.encode(), b'"kid":"x","kid":"' + kid.encode(), 1)
+    assert inner != envelope
+    assert outer.startswith(b'{"ciphertext"')
+    for forged in (outer, inner):
+        with pytest.raises(TamperedEnvelope):
+            open_envelope(forged, insurer.org, insurer.enc_key, registry)
+
+
+def test_an_envelope_reformatted_by_another_json_writer_still_opens(
+    hospital: Member, insurer: Member, registry: Registry
+) -> None:
+    envelope = _seal(hospital, insurer)
+    spaced = json.dumps(json.loads(envelope), indent=1).encode()
+    assert open_envelope(spaced, insurer.org, insurer.enc_key, registry).payload == BUNDLE
