@@ -9,6 +9,9 @@ Prints one JSON object:
   plain_rps, plain_p50_ms, plain_p99_ms      GET of the released bundle's bytes, returned as
       stored by a bare FastAPI endpoint under uvicorn (one worker), same load generator
   overhead_ratio                              plain_rps / secure_rps   (bar: <= 5)
+  secure_cpu_ms, plain_cpu_ms                 CPU time per request of each process in the
+      measured phase (user + system, from /proc; {} where there is no /proc): far steadier than
+      wall time on a shared machine, and it shows whether the load generator is the bottleneck
   bundle_bytes, requests, concurrency
 Load comes from aiohttp in this process (httpx is ~10x slower under concurrency); both phases
 run the same bounded number of requests after the same warm-up.
@@ -19,11 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -80,12 +85,35 @@ async def load(
     return total / elapsed, latencies
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far, or None without a Linux /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    pids: dict[str, int], run: Callable[[], tuple[float, list[float]]], requests: int
+) -> tuple[float, list[float], dict[str, float]]:
+    """``run()``'s result and the CPU milliseconds per request each of ``pids`` spent in it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    rps, latencies = run()
+    cpu = {}
+    for name, pid in pids.items():
+        start, end = before[name], cpu_seconds(pid)
+        if start is not None and end is not None:
+            cpu[name] = round((end - start) * 1000 / requests, 3)
+    return rps, latencies, cpu
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(requests: int, warmup: int) -> dict[str, float | int]:
+def run(requests: int, warmup: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         members = [MemberSpec("hospital", "hospital"), MemberSpec("insurer", "insurer")]
@@ -107,8 +135,12 @@ def run(requests: int, warmup: int) -> dict[str, float | int]:
                 raise RuntimeError(f"the consented query failed: {first.status_code} {first.text}")
             url = f"{insurer.url}/outbound/query"
             asyncio.run(load(url, "POST", body, headers, warmup))
-            secure_rps, secure = asyncio.run(load(url, "POST", body, headers, requests))
-            plain_rps, plain = _plain(root, first.content, requests, warmup)
+            pids = {"load": os.getpid()}
+            pids |= {g.org: g.process.pid for g in (hospital, insurer) if g.process is not None}
+            secure_rps, secure, secure_cpu = measured(
+                pids, lambda: asyncio.run(load(url, "POST", body, headers, requests)), requests
+            )
+            plain_rps, plain, plain_cpu = _plain(root, first.content, requests, warmup)
     return {
         "secure_rps": round(secure_rps, 1),
         "secure_p50_ms": round(statistics.median(secure), 2),
@@ -117,13 +149,17 @@ def run(requests: int, warmup: int) -> dict[str, float | int]:
         "plain_p50_ms": round(statistics.median(plain), 2),
         "plain_p99_ms": round(percentile(plain, 0.99), 2),
         "overhead_ratio": round(plain_rps / secure_rps, 2),
+        "secure_cpu_ms": secure_cpu,
+        "plain_cpu_ms": plain_cpu,
         "bundle_bytes": len(first.content),
         "requests": requests,
         "concurrency": CONCURRENCY,
     }
 
 
-def _plain(root: Path, stored: bytes, requests: int, warmup: int) -> tuple[float, list[float]]:
+def _plain(
+    root: Path, stored: bytes, requests: int, warmup: int
+) -> tuple[float, list[float], dict[str, float]]:
     body_path = root / "bundle.json"
     body_path.write_bytes(stored)
     port = free_base_port(1)
@@ -133,7 +169,8 @@ def _plain(root: Path, stored: bytes, requests: int, warmup: int) -> tuple[float
         url = f"http://127.0.0.1:{port}/bundle"
         wait_for(lambda: _answers(url), "the plain endpoint", 30)
         asyncio.run(load(url, "GET", None, {}, warmup))
-        return asyncio.run(load(url, "GET", None, {}, requests))
+        pids = {"load": os.getpid(), "server": server.pid}
+        return measured(pids, lambda: asyncio.run(load(url, "GET", None, {}, requests)), requests)
     finally:
         server.terminate()
         server.wait(timeout=10)
