@@ -41,8 +41,12 @@ from ledger.storage.base import BlockWrite, Store, StoredEntry
 
 log = logging.getLogger("medgate.ledger.committer")
 
-READ_AHEAD = 32
-"""Batches of ordered messages read ahead of the block being committed (bounds their memory)."""
+READ_AHEAD = 8
+"""Batches of ordered messages read ahead of the block being built. Bounds their memory, and the
+decoded entries the garbage collector walks on every collection: ahead by much more than a block,
+the collections cost more than the reading ahead gains."""
+BATCH = 256
+"""Messages handed to the build thread at a time, at most."""
 WRITE_AHEAD = 2
 """Blocks built ahead of the one being written (bounds the state held staged)."""
 
@@ -196,8 +200,9 @@ class Committer:
         def hand_over() -> None:
             nonlocal batch
             self._speculation.flush()
-            self._inbox.put(batch)
-            batch = []
+            if batch:
+                self._inbox.put(batch)
+                batch = []
 
         async for message in self.ordering.read(self.store.position()):
             if not is_cut_marker(message.data):
@@ -205,8 +210,10 @@ class Committer:
             if not batch:  # runs once the reader awaits, after the rest of the read batch
                 loop.call_soon(hand_over)
             batch.append(message)
+            if len(batch) >= BATCH:
+                hand_over()
             while self._inbox.qsize() > READ_AHEAD:
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.002)
 
     def _build_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
         """The build thread: feed and cut in stream order; stage each block, hand it to the writer."""
