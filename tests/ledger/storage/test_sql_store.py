@@ -344,3 +344,24 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
 def test_an_unopenable_store_raises_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open store"):
         SqlStore(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+
+
+def test_a_block_larger_than_one_statement_round_trips(store: SqlStore) -> None:
+    """SQLite writes a block in multi-row statements of at most 32,766 bound values: entries (5
+    columns) and state rows (3) here each take several, and the chunk edges must lose nothing."""
+    genesis = block_after(None)
+    store.append(genesis)
+    count = 7_000
+    changes = [put("big", f"k{i:05d}", f"v{i}".encode()) for i in range(12_000)]
+    block = block_after(genesis.header, count, changes=changes)
+    store.append(block)
+    assert store.count_entries() == 1 + count
+    assert [e.index for e in store.entries(0, 1 + count)] == list(range(1 + count))
+    assert store.entries(count, 1) == [block.entries[-1]]
+    rows = dict(store.scan("big"))
+    assert len(rows) == len(changes)
+    assert rows["k00000"] == b"v0" and rows["k11999"] == b"v11999"
+    assert store.nodes([NodeId(0, 1), NodeId(0, count)]) == [
+        fake_node(0, 1)[1],
+        fake_node(0, count)[1],
+    ]
