@@ -24,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from gateway.cli.serve_cmd import tune_gc
 from gateway.demo.consortium import MemberNode, open_member, patient_key
 from gateway.demo.samples import access_body
@@ -53,13 +55,18 @@ def make_entries(nodes: list[MemberNode], root: Path, count: int) -> list[tuple[
     return out
 
 
-def verify_limit(entries: list[tuple[bytes, str]], nodes: list[MemberNode], workers: int) -> float:
-    """Raw verifications per second of exactly these signatures, on ``workers`` threads."""
+def signer_keys(nodes: list[MemberNode]) -> dict[str, ec.EllipticCurvePublicKey]:
     keys = {}
     for node in nodes:
         raw = node.ledger.store.get("keys", node.ledger.kid)
         assert raw is not None
         keys[node.ledger.kid] = load_public_key_b64(parse(raw)["pub"])
+    return keys
+
+
+def verify_limit(entries: list[tuple[bytes, str]], nodes: list[MemberNode], workers: int) -> float:
+    """Raw verifications per second of exactly these signatures, on ``workers`` threads."""
+    keys = signer_keys(nodes)
     jobs = []
     for leaf, _ in entries:
         doc = parse(leaf)
@@ -76,11 +83,7 @@ def arithmetic_limit(
     entries: list[tuple[bytes, str]], nodes: list[MemberNode], workers: int
 ) -> float:
     """Verifications per second when only the curve arithmetic is left to do, on ``workers`` threads."""
-    keys = {}
-    for node in nodes:
-        raw = node.ledger.store.get("keys", node.ledger.kid)
-        assert raw is not None
-        keys[node.ledger.kid] = load_public_key_b64(parse(raw)["pub"])
+    keys = signer_keys(nodes)
     checks = []
     for leaf, _ in entries:
         doc = parse(leaf)

@@ -39,6 +39,22 @@ class Prefetching(Protocol):
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None: ...
 
 
+def scan_over(
+    base: Iterable[tuple[str, bytes]], pending: Iterable[tuple[str, bytes | None]], prefix: str
+) -> Iterator[tuple[str, bytes]]:
+    """A prefix scan of ``base`` (rows under ``prefix``) with ``pending`` writes of the same
+    namespace laid over it (None deletes), in key order."""
+    merged = dict(base)
+    for key, value in pending:
+        if not key.startswith(prefix):
+            continue
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    yield from sorted(merged.items())
+
+
 class MemoryState:
     """A plain in-memory StateReader: the reference the stores are checked against."""
 
@@ -78,15 +94,8 @@ class Overlay:
         return self._base.get(ns, key)
 
     def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
-        merged = dict(self._base.scan(ns, prefix))
-        for (row_ns, key), value in self._pending.items():
-            if row_ns != ns or not key.startswith(prefix):
-                continue
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        yield from sorted(merged.items())
+        pending = [(k, v) for (n, k), v in self._pending.items() if n == ns]
+        return scan_over(self._base.scan(ns, prefix), pending, prefix)
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
         """Hand a batch of rows about to be read to the base, when it can load them at once."""

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from ledger.statekv import StateChange, StateReader
+from ledger.statekv import StateChange, StateReader, scan_over
 
 
 class BulkReader(StateReader, Protocol):
@@ -61,17 +61,9 @@ class CachedState:
         return value
 
     def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:
-        merged = dict(self._store.scan(ns, prefix))
         with self._lock:
             staged = [(k, v) for (n, k), (v, _) in self._staged.items() if n == ns]
-        for key, value in staged:
-            if not key.startswith(prefix):
-                continue
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        yield from sorted(merged.items())
+        return scan_over(self._store.scan(ns, prefix), staged, prefix)
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
         wanted: dict[str, list[str]] = defaultdict(list)
