@@ -360,7 +360,8 @@ def test_a_block_larger_than_one_statement_round_trips(store: SqlStore) -> None:
     assert store.entries(count, 1) == [block.entries[-1]]
     rows = dict(store.scan("big"))
     assert len(rows) == len(changes)
-    assert rows["k00000"] == b"v0" and rows["k11999"] == b"v11999"
+    assert rows["k00000"] == b"v0"
+    assert rows["k11999"] == b"v11999"
     assert store.nodes([NodeId(0, 1), NodeId(0, count)]) == [
         fake_node(0, 1)[1],
         fake_node(0, count)[1],
