@@ -70,17 +70,12 @@ def _record_of(row: Mapping[str, Any]) -> AccessRecord:
     )
 
 
-def access_record(reader: StateReader, tx_id: str) -> AccessRecord | None:
-    row = ns.read(reader, ns.ACCESS, tx_id)
-    return None if row is None else _record_of(row)
-
-
 def _by_index(reader: StateReader, index_ns: str, prefix: str) -> list[AccessRecord]:
     out: list[AccessRecord] = []
-    for _, ref in ns.scan(reader, index_ns, f"{prefix}/"):
-        found = access_record(reader, ref["tx_id"])
-        if found is not None:
-            out.append(found)
+    for key, _ in reader.scan(index_ns, f"{prefix}/"):
+        row = ns.read(reader, ns.ACCESS, ns.index_of_key(key))
+        if row is not None:
+            out.append(_record_of(row))
     return out
 
 
@@ -100,7 +95,7 @@ def store_access(row: Mapping[str, Any]) -> list[StateChange]:
     index = row["index"]
     ref = ns.tx_ref(row["tx_id"])
     return [
-        ns.put_parsed(ns.ACCESS, row["tx_id"], row),
+        ns.put_parsed(ns.ACCESS, ns.index_key(index), row),
         StateChange(ns.ACCESS_BY_PATIENT, ns.by_index_key(row["patient_ref"], index), ref),
         StateChange(ns.ACCESS_BY_REQUESTER, ns.by_index_key(row["requester"], index), ref),
     ]

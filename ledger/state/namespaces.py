@@ -29,7 +29,9 @@ GRANTS = "grants"
 GRANTS_BY_GRANTEE = "grants_by_grantee"
 """f"{grantee}/{grant_id}" -> {id}."""
 ACCESS = "access"
-"""tx_id -> access record summary with its index and ts."""
+"""f"{index:012d}" -> access record summary with its tx_id, index and ts. Keyed by log position, not
+tx id: a new record's row lands at the end of the table's key order instead of at a random place
+(fewer pages written per block), and the index rows below name that position in their own keys."""
 ACCESS_BY_PATIENT = "access_by_patient"
 """f"{patient_ref}/{index:012d}" -> {tx_id}."""
 ACCESS_BY_REQUESTER = "access_by_requester"
@@ -97,9 +99,19 @@ def scan(reader: StateReader, ns: str, prefix: str = "") -> list[tuple[str, Any]
     return [(key, trusted(raw)) for key, raw in reader.scan(ns, prefix)]
 
 
+def index_key(index: int) -> str:
+    """A log position as a key: zero-padded, so keys sort by position."""
+    return f"{index:012d}"
+
+
 def by_index_key(prefix: str, index: int) -> str:
     """Index keys sort by log position because the index is zero-padded."""
-    return f"{prefix}/{index:012d}"
+    return f"{prefix}/{index_key(index)}"
+
+
+def index_of_key(key: str) -> str:
+    """The ``index_key`` part of a ``by_index_key``."""
+    return key.rsplit("/", 1)[1]
 
 
 def put_indexed(primary: str, key: str, row: Any, index: str, owner: str) -> list[StateChange]:
