@@ -30,8 +30,9 @@ class BlockBuilder:
     """Accumulates ordered messages after ``head`` and emits the next block when the stream says so.
 
     Requires: ``frontier`` is the Merkle compact range over exactly ``head.tree_size`` leaves and
-    ``state`` reflects every committed block up to ``head``. Call ``committed(write)`` after the store
-    has durably appended each emitted block, before feeding further messages.
+    ``state`` reflects every block up to ``head``. Call ``committed(write)`` once ``state`` reflects
+    each emitted block (the store appended it, or, as the committer does, its changes are staged
+    ahead of the store), before feeding further messages.
     """
 
     head: BlockHeader

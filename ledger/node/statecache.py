@@ -93,11 +93,6 @@ class CachedState:
                     del self._staged[row]
             self._flushes += 1
 
-    def committed(self, changes: Iterable[StateChange]) -> None:
-        """The store holds these changes now (a block written without staging): so does the cache."""
-        for change in changes:
-            self._remember((change.ns, change.key), change.value)
-
     def clear(self) -> None:
         self._rows.clear()
 
