@@ -108,7 +108,8 @@ SignatureCheck = Callable[[], bool]
 which ``cryptography`` runs without the GIL (so a thread pool runs these on every core)."""
 
 
-def _refuse() -> bool:
+def refused() -> bool:
+    """The check that fails: for a signature that cannot be valid whatever the arithmetic says."""
     return False
 
 
@@ -148,9 +149,9 @@ def es256_check(
     another curve or hash chosen by the input); anything else is a check that fails.
     """
     if not isinstance(public_key.curve, ec.SECP256R1):
-        return _refuse
+        return refused
     der = _der_signature(sig_b64)
-    return _refuse if der is None else _Es256Check(public_key, der, message)
+    return refused if der is None else _Es256Check(public_key, der, message)
 
 
 def verify(public_key: ec.EllipticCurvePublicKey, message: bytes, sig_b64: str) -> bool:

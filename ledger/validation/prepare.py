@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ledger.entries import GOVERNANCE_TYPES, EntryType, SignedEntry, decode_entry, leaf_tx_id
 from ledger.errors import EntryError
 from ledger.ids import Kid, TxId
-from ledger.signing import SignatureCheck, as_verifying_key, supported_alg
+from ledger.signing import SignatureCheck, as_verifying_key, refused, supported_alg
 from ledger.state.membership import KeyResolver
 from ledger.validation.bodies import SCHEMAS
 from ledger.validation.codes import ValidationCode
@@ -91,12 +91,8 @@ def _check(
         return None
     key = as_verifying_key(found)
     if alg is not None and key.alg != alg:
-        return _refused
+        return refused
     return key.check(entry.message, sig)
-
-
-def _refused() -> bool:
-    return False
 
 
 def decode(raw: bytes, keys: KeyResolver) -> Decoded:
