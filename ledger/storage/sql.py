@@ -6,15 +6,12 @@ append does not extend the head), so callers never see the library's exceptions.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, case, delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
 
 from ledger.blocks import BlockHeader
 from ledger.errors import ConflictError, StorageError
@@ -66,11 +63,12 @@ class SqlStore:
         bulk.write_rows(conn, schema.nodes, nodes)
         upserts, deletes = rows.net_changes(block.changes)
         bulk.write_rows(conn, schema.state, upserts, upsert_on=("ns", "key"))
-        table = schema.state
-        delete_row = delete(table).where(
-            table.c.ns == bindparam("del_ns"), table.c.key == bindparam("del_key")
-        )
-        _bulk(conn, delete_row, [{"del_ns": ns, "del_key": key} for ns, key in deletes])
+        if deletes:  # rare (no entry type deletes state today): SQLAlchemy's executemany will do
+            table = schema.state
+            delete_row = delete(table).where(
+                table.c.ns == bindparam("del_ns"), table.c.key == bindparam("del_key")
+            )
+            conn.execute(delete_row, [{"del_ns": ns, "del_key": key} for ns, key in deletes])
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -219,22 +217,6 @@ class SqlStore:
             if len(batch) < SCAN_BATCH:
                 return
             last = tuple(getattr(batch[-1], key.name) for key in keys)
-
-
-def _bulk(conn: Connection, stmt: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
-    """One executemany of ``stmt`` over ``params``, straight to the driver. SQLAlchemy's own
-    executemany builds parameters row by row in Python, which cost more than SQLite's inserts."""
-    if not params:
-        return
-    compiled = stmt.compile(dialect=conn.dialect)
-    names = compiled.positiontup if isinstance(compiled, SQLCompiler) else None
-    if names is None:  # named paramstyle (psycopg): dicts as they are
-        conn.exec_driver_sql(str(compiled), list(params))
-    elif len(names) == 1:  # positional paramstyle (sqlite3's qmark)
-        conn.exec_driver_sql(str(compiled), [(row[names[0]],) for row in params])
-    else:  # itemgetter builds each row's tuple in C: a generator per row cost more than SQLite
-        row_of = operator.itemgetter(*names)
-        conn.exec_driver_sql(str(compiled), [row_of(row) for row in params])
 
 
 def _desc_height() -> Any:
