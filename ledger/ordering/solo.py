@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from ledger.ordering.base import Ordered
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another process's write lock; each holds it for one short batch."""
+WAL_ATTEMPTS = 50
+"""Tries to switch a new file to WAL while other processes open it too (~13 s in all)."""
 BATCH = 500
 """Rows per write transaction in submit_many, and per read round trip."""
 POLL_MIN_S = 0.002
@@ -41,9 +44,26 @@ def _connect(path: Path) -> sqlite3.Connection:
     # run in asyncio's worker threads, one at a time per connection (guarded by a lock or a reader).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL, once. Another process opening the same new file at the same moment
+    can make the switch fail with SQLITE_BUSY at once (the busy handler does not cover it), so a
+    bounded number of retries; a file already in WAL needs no switch and takes no lock."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        if str(mode).lower() == "wal":
+            return
+    raise sqlite3.OperationalError("the ordering log could not be switched to WAL")
 
 
 class SoloOrdering:

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
@@ -165,3 +166,35 @@ async def _multi_process(path: Path) -> None:
     assert set(acks) == set(by_key)  # every acknowledged submit is present ...
     for key, positions in acks.items():
         assert positions == {by_key[key]}  # ... at the position every submitter was told
+
+
+def test_gateways_opening_a_new_log_at_the_same_moment_all_get_in(tmp_path: Path) -> None:
+    # Gateways started together race to switch the brand-new file to WAL: two connections that
+    # both hold SQLite's shared lock and both want the exclusive one get SQLITE_BUSY at once, the
+    # busy timeout notwithstanding (seen: `medgate serve` exiting "database is locked").
+    # Each round opens a new file from 8 threads released together; every open must succeed.
+    failures: list[BaseException] = []
+    for round_ in range(25):
+        path = tmp_path / f"ordering-{round_}.db"
+        start = threading.Barrier(8)
+        opened: list[SoloOrdering] = []
+
+        def open_log(
+            path: Path = path, start: threading.Barrier = start, opened: list[SoloOrdering] = opened
+        ) -> None:
+            start.wait(timeout=30)
+            try:
+                opened.append(SoloOrdering(path))
+            except OrderingError as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_log) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        for ordering in opened:
+            asyncio.run(ordering.close())
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert failures == []
