@@ -138,8 +138,7 @@ def encode_entry(
     tx: Mapping[str, Any], sig: str, endorsements: tuple[Endorsement, ...] | list[Endorsement] = ()
 ) -> bytes:
     """The leaf bytes: canonical ``{tx, sig, endorsements}``."""
-    ends = [{"org": e.org, "kid": e.kid, "sig": e.sig} for e in endorsements]
-    return canonical({"tx": tx, "sig": sig, "endorsements": ends})
+    return _leaf(canonical(tx), sig, endorsements)
 
 
 def sign_entry(
@@ -148,8 +147,33 @@ def sign_entry(
     endorsers: Mapping[OrgId, ec.EllipticCurvePrivateKey] | None = None,
 ) -> bytes:
     """Sign ``tx`` as its submitter and add one endorsement per ``endorsers`` entry (org -> key)."""
-    ends = [endorse(tx, org, key) for org, key in (endorsers or {}).items()]
-    return encode_entry(tx, sign(private_key, canonical(tx)), ends)
+    return signed_entry(tx, private_key, endorsers)[1]
+
+
+def signed_entry(
+    tx: Mapping[str, Any],
+    private_key: ec.EllipticCurvePrivateKey,
+    endorsers: Mapping[OrgId, ec.EllipticCurvePrivateKey] | None = None,
+) -> tuple[TxId, bytes]:
+    """``(tx_id_of(tx), sign_entry(tx, ...))`` with ``tx`` encoded once: the tx id, every
+    signature and the leaf all rest on the same canonical bytes (the gateway's hot path)."""
+    message = canonical(tx)
+    ends = [
+        Endorsement(org, kid_of(key.public_key()), sign(key, message))
+        for org, key in (endorsers or {}).items()
+    ]
+    leaf = _leaf(message, sign(private_key, message), ends)
+    return TxId(hashlib.sha256(message).hexdigest()), leaf
+
+
+def _leaf(
+    message: bytes, sig: str, endorsements: tuple[Endorsement, ...] | list[Endorsement]
+) -> bytes:
+    """Canonical ``{tx, sig, endorsements}`` around ``message`` = canonical(tx). Canonical
+    encoding is compositional and the keys sort as endorsements < sig < tx (what ``_message``
+    cuts back out of a leaf)."""
+    ends = [{"org": e.org, "kid": e.kid, "sig": e.sig} for e in endorsements]
+    return b'{"endorsements":%s,"sig":%s,"tx":%s}' % (canonical(ends), canonical(sig), message)
 
 
 def leaf_tx_id(raw: bytes) -> TxId:

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.blockbuild import genesis_block
-from ledger.entries import make_tx, nonce_from_bytes, sign_entry, tx_id_of
+from ledger.entries import make_tx, nonce_from_bytes, signed_entry
 from ledger.errors import GenesisError, OrderingError
 from ledger.ids import OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
@@ -183,7 +183,7 @@ class LedgerService:
         nonce = nonce_from_bytes(secrets.token_bytes(16))
         when = self._clock_ms() if ts is None else ts
         tx = make_tx(type_, self.org, self.kid, when, nonce, body)
-        return tx_id_of(tx), sign_entry(tx, self._key, endorsers)
+        return signed_entry(tx, self._key, endorsers)
 
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
         """Sign and order an entry; returns once the ordering service acknowledged it durably."""

@@ -18,6 +18,7 @@ from ledger.entries import (
     make_tx,
     nonce_from_bytes,
     sign_entry,
+    signed_entry,
     tx_id_of,
 )
 from ledger.errors import EntryError
@@ -56,6 +57,35 @@ def test_round_trip_and_tx_id() -> None:
     assert [e.org for e in entry.endorsements] == ["insurer-b"]
     assert verify(other.public_key(), entry.message, entry.endorsements[0].sig)
     assert (entry.type, entry.org, entry.ts, entry.alg) == ("member.remove", ORG, 7, "ES256")
+
+
+@pytest.mark.parametrize("body", [{}, {"org": "x", "n": [1, -2, {"é": None, "😀": True}]}])
+def test_the_leaf_built_around_one_encoding_is_the_canonical_leaf(body: dict[str, Any]) -> None:
+    key, other = generate_signing_key(), generate_signing_key()
+    tx = make_tx(
+        "member.remove", ORG, kid_of(key.public_key()), 7, nonce_from_bytes(b"m" * 16), body
+    )
+    tx_id, leaf = signed_entry(tx, key, {OrgId("insurer-b"): other})
+    value = decode_entry(leaf)  # refuses any leaf that is not its own canonical encoding
+    assert (
+        canonical(
+            {
+                "tx": tx,
+                "sig": value.sig,
+                "endorsements": [
+                    {
+                        "org": "insurer-b",
+                        "kid": kid_of(other.public_key()),
+                        "sig": value.endorsements[0].sig,
+                    }
+                ],
+            }
+        )
+        == leaf
+    )
+    assert tx_id == tx_id_of(tx) == value.tx_id
+    assert verify(key.public_key(), canonical(tx), value.sig)
+    assert verify(other.public_key(), canonical(tx), value.endorsements[0].sig)
 
 
 def test_resigning_keeps_the_tx_id() -> None:
