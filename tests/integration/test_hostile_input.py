@@ -52,13 +52,21 @@ async def nodes(shared_cluster: NatsCluster, root: Path) -> AsyncIterator[list[N
 
 
 async def settle(nodes: list[Node], js: Any, stream: str, timeout: float = 30.0) -> None:
-    """Bounded wait until every node read the whole stream, cut everything, and agrees on the head."""
+    """Bounded wait until every node read the whole stream, cut everything, wrote what it cut (the
+    builder runs ahead of the durable head by the blocks in the writer's queue), and agrees on the
+    head."""
     async with asyncio.timeout(timeout):
         while True:
             last = (await js.stream_info(stream)).state.last_seq
-            builders = [node.service.committer._builder for node in nodes]
-            heads = {node.service.committer.head.hash() for node in nodes}
-            if len(heads) == 1 and all(b.last_position == last and not b.pending for b in builders):
+            committers = [node.service.committer for node in nodes]
+            heads = {c.head.hash() for c in committers}
+            done = all(
+                c._builder.last_position == last
+                and not c._builder.pending
+                and c._builder.head == c.head
+                for c in committers
+            )
+            if len(heads) == 1 and done:
                 return
             await asyncio.sleep(0.05)
 
