@@ -131,7 +131,13 @@ def endorse(
     tx: Mapping[str, Any], org: OrgId, private_key: ec.EllipticCurvePrivateKey
 ) -> Endorsement:
     """Another member's endorsement of ``tx`` (what it sends back to the submitter)."""
-    return Endorsement(org, kid_of(private_key.public_key()), sign(private_key, canonical(tx)))
+    return _endorsement(org, private_key, canonical(tx))
+
+
+def _endorsement(
+    org: OrgId, private_key: ec.EllipticCurvePrivateKey, message: bytes
+) -> Endorsement:
+    return Endorsement(org, kid_of(private_key.public_key()), sign(private_key, message))
 
 
 def encode_entry(
@@ -158,10 +164,7 @@ def signed_entry(
     """``(tx_id_of(tx), sign_entry(tx, ...))`` with ``tx`` encoded once: the tx id, every
     signature and the leaf all rest on the same canonical bytes (the gateway's hot path)."""
     message = canonical(tx)
-    ends = [
-        Endorsement(org, kid_of(key.public_key()), sign(key, message))
-        for org, key in (endorsers or {}).items()
-    ]
+    ends = [_endorsement(org, key, message) for org, key in (endorsers or {}).items()]
     leaf = _leaf(message, sign(private_key, message), ends)
     return TxId(hashlib.sha256(message).hexdigest()), leaf
 

@@ -50,9 +50,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL, once. Another process opening the same new file at the same moment
-    can make the switch fail with SQLITE_BUSY at once (the busy handler does not cover it), so a
-    bounded number of retries; a file already in WAL needs no switch and takes no lock."""
+    """Switch the file to WAL. Two processes opening the same new file at the same moment can make
+    the switch fail with SQLITE_BUSY at once (a lock upgrade both want; the busy handler does not
+    cover it), so a bounded number of retries."""
     for attempt in range(WAL_ATTEMPTS):
         try:
             (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
@@ -61,9 +61,9 @@ def _use_wal(conn: sqlite3.Connection) -> None:
                 raise
             time.sleep(0.01 * (attempt + 1))
             continue
-        if str(mode).lower() == "wal":
-            return
-    raise sqlite3.OperationalError("the ordering log could not be switched to WAL")
+        if str(mode).lower() != "wal":  # e.g. a file system without shared memory
+            raise sqlite3.OperationalError(f"the ordering log stays in {mode} mode, not WAL")
+        return
 
 
 class SoloOrdering:
