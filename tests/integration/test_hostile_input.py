@@ -71,6 +71,13 @@ async def settle(nodes: list[Node], js: Any, stream: str, timeout: float = 30.0)
             await asyncio.sleep(0.05)
 
 
+async def committed_through(nodes: list[Node], size: int, timeout: float = 30.0) -> None:
+    """Bounded wait until every node's durable head holds ``size`` entries or more."""
+    async with asyncio.timeout(timeout):
+        while any(node.service.committer.head.tree_size < size for node in nodes):
+            await asyncio.sleep(0.05)
+
+
 def sql(node: Node) -> SqlStore:
     store = node.service.store
     assert isinstance(store, SqlStore)
@@ -141,6 +148,7 @@ async def test_hostile_entries_get_the_same_code_everywhere_and_change_no_state(
             await js.publish(names.subject, b"x" * (MAX_MSG_SIZE + 1), stream=names.stream)
         assert (await js.stream_info(names.stream)).state.last_seq == last  # refused at the stream
         await settle(nodes, js, names.stream)
+        await committed_through(nodes, size_before + len(cases))
     finally:
         await nc.close()
 
