@@ -12,6 +12,11 @@ Prints one JSON object:
   secure_cpu_ms, plain_cpu_ms                 CPU time per request of each process in the
       measured phase (user + system, from /proc; {} where there is no /proc): far steadier than
       wall time on a shared machine, and it shows whether the load generator is the bottleneck
+  cpu_ratio                                   all processes' CPU per secure request / per plain
+      request: the overhead as work done, which drifts far less than rps between runs
+  secure_cores_busy, plain_cores_busy         cores' worth of CPU all processes used in each phase
+      (rps x CPU per request): equal figures mean both phases ran the machine equally hard, so
+      overhead_ratio is cpu_ratio scaled by that, not a wait in the secure path
   bundle_bytes, requests, concurrency
 Load comes from aiohttp in this process (httpx is ~10x slower under concurrency); both phases
 run the same bounded number of requests after the same warm-up.
@@ -151,9 +156,24 @@ def run(requests: int, warmup: int) -> dict[str, object]:
         "overhead_ratio": round(plain_rps / secure_rps, 2),
         "secure_cpu_ms": secure_cpu,
         "plain_cpu_ms": plain_cpu,
+        **_cpu_figures(secure_rps, secure_cpu, plain_rps, plain_cpu),
         "bundle_bytes": len(first.content),
         "requests": requests,
         "concurrency": CONCURRENCY,
+    }
+
+
+def _cpu_figures(
+    secure_rps: float, secure_cpu: dict[str, float], plain_rps: float, plain_cpu: dict[str, float]
+) -> dict[str, float]:
+    """cpu_ratio and the cores each phase kept busy; nothing where /proc gave no CPU times."""
+    if not secure_cpu or not plain_cpu:
+        return {}
+    secure_ms, plain_ms = sum(secure_cpu.values()), sum(plain_cpu.values())
+    return {
+        "cpu_ratio": round(secure_ms / plain_ms, 2),
+        "secure_cores_busy": round(secure_rps * secure_ms / 1000, 2),
+        "plain_cores_busy": round(plain_rps * plain_ms / 1000, 2),
     }
 
 
