@@ -15,8 +15,8 @@ Prints one JSON object:
   cpu_ratio                                   all processes' CPU per secure request / per plain
       request: the overhead as work done, which drifts far less than rps between runs
   secure_cores_busy, plain_cores_busy         cores' worth of CPU all processes used in each phase
-      (rps x CPU per request): equal figures mean both phases ran the machine equally hard, so
-      overhead_ratio is cpu_ratio scaled by that, not a wait in the secure path
+      (rps x CPU per request): when the two are close, both phases ran the machine equally hard
+      and overhead_ratio ~ cpu_ratio, i.e. the secure path's overhead is work, not waiting
   bundle_bytes, requests, concurrency
 Load comes from aiohttp in this process (httpx is ~10x slower under concurrency); both phases
 run the same bounded number of requests after the same warm-up.
