@@ -43,6 +43,12 @@ class BlockBuilder:
     max_entries: int = MAX_BLOCK_ENTRIES
     _pending: list[bytes] = field(default_factory=list)
     last_position: int = 0
+    read_size: int = field(init=False)
+    """The tree size once every entry fed so far is in a block. Unlike ``head`` and ``pending`` it
+    has no gap while a block is being cut, so another thread can count what is not yet in a block."""
+
+    def __post_init__(self) -> None:
+        self.read_size = self.head.tree_size + len(self._pending)
 
     def feed(self, position: int, data: bytes) -> BlockWrite | None:
         """Take the message at ``position``; return a block when this message closes one."""
@@ -50,6 +56,7 @@ class BlockBuilder:
         if is_cut_marker(data):
             return self._cut() if self._pending else None
         self._pending.append(data)
+        self.read_size += 1
         if len(self._pending) >= self.max_entries:
             return self._cut()
         return None

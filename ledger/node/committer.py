@@ -124,9 +124,8 @@ class Committer:
 
     @property
     def pending(self) -> int:
-        """Entries read but not yet in a durably committed block."""
-        in_flight = self._builder.head.tree_size - self._durable.tree_size
-        return self._builder.pending + in_flight
+        """Entries read but not yet in a durably committed block (those being cut included)."""
+        return self._builder.read_size - self._durable.tree_size
 
     async def submit(self, leaf: bytes, tx_id: TxId) -> int:
         """Order ``leaf``; returns once the ordering service acknowledged it durably."""
