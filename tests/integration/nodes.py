@@ -132,8 +132,8 @@ def read_acked(path: Path) -> dict[str, tuple[int, int]]:
 async def converge(
     nodes: list[NodeProcess], ordering: NatsOrdering, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
-    """Wait until every node has read the whole stream with nothing left uncut and all heads are
-    equal; return their statuses. Raises TimeoutError with them. (A store's own position stops at
+    """Wait until every node has read the whole stream with all of it in durable blocks and all
+    heads are equal; return their statuses. Raises TimeoutError with them. (A store's own position stops at
     its last block: markers after it with nothing pending commit nothing.)"""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

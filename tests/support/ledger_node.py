@@ -98,9 +98,9 @@ class Node:
             "tree_size": head.tree_size,
             "tree_root": head.tree_root,
             "position": await asyncio.to_thread(self.service.store.position),
-            # What the committer has read and holds uncut (no public accessor: tests only).
-            "read": self.service.committer._builder.last_position,
-            "pending": self.service.committer._builder.pending,
+            # What the committer has read, and how much of it is not yet in a durable block.
+            "read": self.service.committer.read_position,
+            "pending": self.service.committer.pending,
             "final": None if final is None else final.cp.to_json(),
             "alarm": None if alarm is None else alarm.describe(),
             "failure": None if failure is None else repr(failure),
