@@ -86,7 +86,10 @@ async def test_a_reader_ends_when_the_ordering_closes(tmp_path: Path) -> None:
             seen.append(message)
 
     reader = asyncio.create_task(follow())
-    await asyncio.sleep(0.05)
+    for _ in range(1000):  # bounded: the reader has the one row and waits for more, or 10 s pass
+        if seen:
+            break
+        await asyncio.sleep(0.01)
     await ordering.close()
     await asyncio.wait_for(reader, 10)
     assert seen == [Ordered(1, b"only")]
