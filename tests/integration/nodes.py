@@ -133,8 +133,8 @@ async def converge(
     nodes: list[NodeProcess], ordering: NatsOrdering, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
     """Wait until every node has read the whole stream with all of it in durable blocks and all
-    heads are equal; return their statuses. Raises TimeoutError with them. (A store's own position stops at
-    its last block: markers after it with nothing pending commit nothing.)"""
+    heads are equal; return their statuses. Raises TimeoutError with them. (A store's own position
+    stops at its last block: markers after it with nothing pending commit nothing.)"""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
