@@ -9,14 +9,26 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from gateway import clock as wall_clock
-from gateway.api import auth, exchange, fhir, health, ledger_api, metrics, outbound, patient
+from gateway.api import (
+    auth,
+    docs_ui,
+    exchange,
+    fhir,
+    health,
+    ledger_api,
+    metrics,
+    openapi,
+    outbound,
+    patient,
+    policy,
+)
 from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
 from gateway.api.metrics import RequestMetrics
 from gateway.auth.keys import load_jwks, load_p256_private
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
-from gateway.auth.smart import Client, TokenService
+from gateway.auth.smart import Client, StaticKeys, TokenService
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
 from gateway.identity.pseudonym import load_patient_key
@@ -36,7 +48,8 @@ def system_clock() -> int:
 def load_clients(settings: Settings) -> dict[str, Client]:
     """The registered SMART clients with their public keys (read once, at app creation)."""
     return {
-        c.client_id: Client(c.client_id, load_jwks(c.jwks_path), c.scopes) for c in settings.clients
+        c.client_id: Client(c.client_id, StaticKeys(load_jwks(c.jwks_path)), c.scopes)
+        for c in settings.clients
     }
 
 
@@ -94,7 +107,14 @@ def create_app(
         "logs": False,
         "operation_spans": False,
     }
-    app = FastAPI(title=f"medgate {settings.org}", lifespan=lifespan, telemetry=telemetry)
+    # /docs is ours (docs_ui: assets served offline, strict CSP); FastAPI's CDN pages are off.
+    app = FastAPI(
+        title=f"medgate {settings.org}",
+        lifespan=lifespan,
+        telemetry=telemetry,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = Services(
         settings=settings,
         fhir=FhirService(fhir_store, clock),
@@ -115,9 +135,11 @@ def create_app(
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).
     app.router.routes.extend([*exchange.fast_routes, *outbound.fast_routes])
-    for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, metrics):
+    for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, policy, metrics):
         app.include_router(module.router)
     app.include_router(patient.portal_router)
+    app.include_router(docs_ui.router)
+    openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     # Outermost: counts every answer, the body limit's 413s included.
     app.add_middleware(RequestMetrics, metrics=counters)

@@ -11,6 +11,8 @@ GatewayError                     root: raised on purpose (status, code, diagnost
  +-- InvalidResourceError        422 the resource fails R4 validation (issues: location, kind)
  +-- RateLimitedError            429 too many requests from one peer
  +-- UnavailableError            503 a dependency (ledger view, store) is not ready
+ +-- OAuthError                  400/401 a token request refused (RFC 6749 section 5.2 body, not
+                                 an OperationOutcome: SMART client libraries parse that shape)
 ConfigError                      settings refused at load (not HTTP: raised before any app exists)
 
 Only this module knows HTTP statuses and the OperationOutcome shape; everything else raises the
@@ -19,6 +21,7 @@ typed errors. Diagnostics never echo request values: they may hold PHI.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,6 +125,32 @@ class UnavailableError(GatewayError):
     status, code = 503, "transient"
 
 
+class OAuthCode(enum.StrEnum):
+    """RFC 6749 section 5.2 error codes of the token endpoint."""
+
+    INVALID_REQUEST = "invalid_request"
+    INVALID_CLIENT = "invalid_client"
+    INVALID_GRANT = "invalid_grant"
+    UNAUTHORIZED_CLIENT = "unauthorized_client"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_SCOPE = "invalid_scope"
+
+
+class OAuthError(GatewayError):
+    """A token request refused: 401 for invalid_client (the client did not authenticate),
+    400 for every other code, as RFC 6749 section 5.2 says."""
+
+    code = "security"
+
+    def __init__(self, error: OAuthCode, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.status = 401 if error is OAuthCode.INVALID_CLIENT else 400
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 def outcome_body(code: str, diagnostics: str, issues: Sequence[Issue] = ()) -> bytes:
     """OperationOutcome JSON: the summary issue first, then any detailed issues."""
     listed: list[dict[str, object]] = [
@@ -140,6 +169,9 @@ def outcome_body(code: str, diagnostics: str, issues: Sequence[Issue] = ()) -> b
 
 
 def error_response(exc: GatewayError) -> Response:
+    if isinstance(exc, OAuthError):
+        body = orjson.dumps({"error": exc.error.value, "error_description": exc.diagnostics})
+        return Response(body, exc.status, headers=NO_STORE, media_type="application/json")
     body = outcome_body(exc.code, exc.diagnostics, exc.issues)
     return Response(body, exc.status, headers=dict(exc.headers()), media_type=FHIR_JSON)
 

@@ -1,22 +1,57 @@
-"""SMART Backend Services routes: discovery document and the token endpoint."""
+"""SMART Backend Services routes: discovery document and the token endpoint.
+
+The token endpoint answers refusals with RFC 6749 section 5.2 bodies (``{"error": ...}``), the shape
+SMART client libraries parse; every other route answers OperationOutcome.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from gateway.api import schemas
+from gateway.api.contract import OAUTH_ERROR_REF, secured
 from gateway.api.deps import ServicesDep
-from gateway.errors import BadRequestError, UnsupportedMediaError
+from gateway.auth.jwt import CLIENT_ALGORITHMS
+from gateway.auth.smart import ASSERTION_TYPE
+from gateway.errors import NO_STORE, OAuthCode, OAuthError
 
 router = APIRouter(tags=["auth"])
 
 SCOPES_SUPPORTED = ["system/*.read", "system/*.write", "system/*.*"]
+FORM = "application/x-www-form-urlencoded"
+
+TOKEN_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["grant_type", "client_assertion_type", "client_assertion"],
+    "properties": {
+        "grant_type": {"const": "client_credentials"},
+        "client_assertion_type": {"const": ASSERTION_TYPE},
+        "client_assertion": {
+            "type": "string",
+            "description": "JWT signed with a key registered for the client ("
+            + ", ".join(CLIENT_ALGORITHMS)
+            + "): iss = sub = client_id, aud = the token endpoint URL, exp at most 300 s "
+            "after iat, unique jti",
+        },
+        "scope": {"type": "string", "description": "space-separated system/<Type>.<action>"},
+    },
+}
 
 
-@router.get("/.well-known/smart-configuration")
+def _token_doc() -> dict[str, Any]:
+    args = secured(ok=schemas.TokenResponse, body={FORM: TOKEN_FORM})
+    refusal = {"content": {"application/json": {"schema": {"$ref": OAUTH_ERROR_REF}}}}
+    args["responses"][400] = {"description": "invalid_request, invalid_scope, ...", **refusal}
+    args["responses"][401] = {"description": "invalid_client", **refusal}
+    return args
+
+
+@router.get("/.well-known/smart-configuration", **secured(ok=schemas.SmartConfiguration))
 def smart_configuration(svc: ServicesDep) -> JSONResponse:
     return JSONResponse(
         {
@@ -24,18 +59,18 @@ def smart_configuration(svc: ServicesDep) -> JSONResponse:
             "token_endpoint": svc.tokens.token_endpoint,
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGORITHMS),
             "scopes_supported": SCOPES_SUPPORTED,
             "capabilities": ["client-confidential-asymmetric", "permission-v1"],
         }
     )
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", **_token_doc())
 async def token(request: Request, svc: ServicesDep) -> JSONResponse:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaError(media_type)
+    if media_type != FORM:
+        raise OAuthError(OAuthCode.INVALID_REQUEST, f"the body must be {FORM}")
     form = _form(await request.body())
     issued = await run_in_threadpool(svc.tokens.exchange, form, svc.clock())
     body = {
@@ -44,16 +79,16 @@ async def token(request: Request, svc: ServicesDep) -> JSONResponse:
         "expires_in": issued.expires_in,
         "scope": issued.scope,
     }
-    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return JSONResponse(body, headers=NO_STORE)
 
 
 def _form(raw: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=bool(raw))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestError("the token request is not a valid form") from exc
+        raise OAuthError(OAuthCode.INVALID_REQUEST, "the body is not a valid form") from exc
     form = dict(pairs)
     if len(form) != len(pairs):
         # RFC 6749 section 3.2: request parameters must not be included more than once.
-        raise BadRequestError("a token request parameter is repeated")
+        raise OAuthError(OAuthCode.INVALID_REQUEST, "a token request parameter is repeated")
     return form

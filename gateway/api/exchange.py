@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api import schemas
+from gateway.api.contract import Scheme, secured
 from gateway.api.deps import PeerDep, Services, ensure_releasable, json_body, peer_of
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services.exchange import Exchange, open_exchange, unavailable
@@ -76,7 +78,7 @@ class AskBody(BaseModel):
     break_glass_started: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
 
 
-@router.get("/whoami")
+@router.get("/whoami", **secured(Scheme.PEER, errors=(503,), ok=schemas.Whoami))
 def whoami(peer: PeerDep) -> dict[str, str | None]:
     """The verified identity behind the request's peer assertion."""
     return {
@@ -109,7 +111,15 @@ async def query(request: Request) -> Response:
     return Response(released.envelope, headers=headers, media_type=JOSE_JSON)
 
 
-@router.post("/deliver")
+@router.post(
+    "/deliver",
+    **secured(
+        Scheme.PEER,
+        errors=(403, 429, 503),
+        ok=schemas.Stored,
+        body={JOSE_JSON: {"type": "object", "description": "sealed envelope (JWE JSON)"}},
+    ),
+)
 async def deliver(request: Request, peer: PeerDep, ex: ExchangeDep) -> JSONResponse:
     """Store what a peer delivers, sealed for this member and signed by the caller."""
     stored = await accept_delivery(ex, peer, await request.body())

@@ -5,19 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
+from gateway.api import schemas
+from gateway.api.contract import secured
 from gateway.api.deps import ServicesDep
 from gateway.errors import UnavailableError
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=schemas.Health, **secured())
 def healthz() -> dict[str, str]:
     """The process serves requests."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", **secured(errors=(503,), ok=schemas.Ready))
 async def readyz(svc: ServicesDep) -> dict[str, str]:
     """Ready to release data: the store answers, the ledger node and its checkpoint follower run,
     and no checkpoint alarm is raised. 503 OperationOutcome otherwise, naming which (ids and

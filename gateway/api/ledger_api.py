@@ -19,14 +19,22 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from gateway.api import schemas
+from gateway.api.contract import Scheme, secured
 from gateway.api.deps import BearerDep, GrantDep, Services, ServicesDep
 from gateway.auth.peer import verify_peer_assertion
 from gateway.auth.scopes import Action, allows
-from gateway.errors import AuthError, ForbiddenError, UnavailableError
+from gateway.errors import AuthError, ForbiddenError, NotFoundError, UnavailableError
 from gateway.services import ledger_view as view
 from gateway.services.ledger import LedgerService
 
 router = APIRouter(prefix="/ledger", tags=["ledger_api"])
+MAX_HEIGHT = 2**63 - 1
+"""Heights are SQL BIGINTs: a larger one names no block (and must not reach the SQL bind)."""
+
+
+def _reader(ok: type[BaseModel], *errors: int) -> dict[str, Any]:
+    return secured(Scheme.SMART, Scheme.PEER, errors=(403, 503, *errors), ok=ok)
 
 
 def ledger_reader(svc: ServicesDep, token: BearerDep) -> str:
@@ -58,19 +66,22 @@ def _ledger(svc: Services) -> LedgerService:
     return svc.ledger
 
 
-@router.get("/head")
+@router.get("/head", **_reader(schemas.BlockHeader))
 async def head(svc: ServicesDep, _: ReaderDep) -> dict[str, Any]:
     """The last committed block: height, block hash, tree size and root."""
     store = _ledger(svc).store
     return view.header_json(await run_in_threadpool(view.committed_head, store))
 
 
-@router.get("/blocks/{height}")
+@router.get("/blocks/{height}", **_reader(schemas.BlockHeader, 404))
 async def block(svc: ServicesDep, _: ReaderDep, height: int) -> dict[str, Any]:
+    """The header of the block at ``height``; 404 past the head."""
+    if height > MAX_HEIGHT:
+        raise NotFoundError("no such block")
     return await run_in_threadpool(view.block_json, _ledger(svc).store, height)
 
 
-@router.get("/checkpoint")
+@router.get("/checkpoint", **_reader(schemas.CosignedCheckpoint))
 def checkpoint(svc: ServicesDep, _: ReaderDep) -> dict[str, Any]:
     """The highest quorum-cosigned checkpoint of this member's chain (ledger.checkpoint's wire
     form, verifiable with ``verify_cosigned`` against the member list and quorum rule)."""
@@ -80,19 +91,20 @@ def checkpoint(svc: ServicesDep, _: ReaderDep) -> dict[str, Any]:
     return final.to_json()
 
 
-@router.get("/entries/{index}")
+@router.get("/entries/{index}", **_reader(schemas.LedgerEntry, 404))
 async def entry(svc: ServicesDep, _: ReaderDep, index: int) -> dict[str, Any]:
+    """Leaf ``index`` as stored, with its tx_id, validation code and block height."""
     return await run_in_threadpool(view.entry_json, _ledger(svc).store, index)
 
 
-@router.get("/proof/inclusion")
+@router.get("/proof/inclusion", **_reader(schemas.InclusionProof))
 async def inclusion(
     svc: ServicesDep, _: ReaderDep, index: Annotated[int, Query()], size: Annotated[int, Query()]
 ) -> dict[str, Any]:
     return await run_in_threadpool(view.inclusion_json, _ledger(svc).store, index, size)
 
 
-@router.get("/proof/consistency")
+@router.get("/proof/consistency", **_reader(schemas.ConsistencyProof))
 async def consistency(
     svc: ServicesDep,
     _: ReaderDep,
@@ -106,7 +118,7 @@ class AlarmClear(BaseModel):
     note: str = Field(min_length=1, max_length=500, description="what the operator checked")
 
 
-@router.post("/alarm/clear")
+@router.post("/alarm/clear", **secured(Scheme.SMART, errors=(403, 503), ok=schemas.AlarmCleared))
 def clear_alarm(svc: ServicesDep, grant: GrantDep, body: AlarmClear) -> dict[str, Any]:
     """Clear the checkpoint alarm; answers what was cleared (null if nothing was raised). A
     divergence that persists raises a new alarm at the next block."""

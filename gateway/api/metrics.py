@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api.contract import secured
 from gateway.api.deps import Services, ServicesDep
 from gateway.services.metrics import Metrics, Sample
 from ledger.errors import LedgerError
@@ -102,7 +104,13 @@ def _checkpoint_gauges(svc: Services) -> list[Sample]:
     return out
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+def _doc() -> dict[str, Any]:
+    args = secured()
+    args["responses"][200] = {"content": {EXPOSITION: {"schema": {"type": "string"}}}}
+    return args
+
+
+@router.get("/metrics", response_class=PlainTextResponse, **_doc())
 async def metrics(svc: ServicesDep) -> PlainTextResponse:
     """Every counter, plus gauges sampled now from the ledger node and the checkpointer."""
     gauges = await _ledger_gauges(svc) + _checkpoint_gauges(svc)

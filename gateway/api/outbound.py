@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api import schemas
+from gateway.api.contract import Scheme, secured
 from gateway.api.deps import GrantDep, grant_of, json_body
 from gateway.api.exchange import (
     CODE,
@@ -97,7 +99,10 @@ fast_routes = [Route("/outbound/query", query, methods=["POST"])]
 """Registered by the app ahead of the routers: every query this member's clients send out."""
 
 
-@router.post("/deliver")
+@router.post(
+    "/deliver",
+    **secured(Scheme.SMART, errors=(403, 422, 503), ok=schemas.Delivered),
+)
 async def deliver(body: DeliverBody, grant: GrantDep, ex: ExchangeDep) -> dict[str, Any]:
     """Seal the Bundle for each recipient the policy allows, record, deliver; per-recipient status."""
     bundle = await run_in_threadpool(outbound.validated_bundle, body.bundle)

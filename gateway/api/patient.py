@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from gateway.api import schemas
+from gateway.api.contract import Scheme, secured
 from gateway.api.deps import BearerDep, GrantDep, ServicesDep
 from gateway.auth.scopes import Action, allows
 from gateway.errors import FHIR_JSON, ForbiddenError, UnavailableError
@@ -33,6 +35,13 @@ class TokenRequest(BaseModel):
     identifier: Identifier
 
 
+def _audit_doc() -> dict[str, Any]:
+    args = secured(Scheme.PATIENT, errors=(503,), ok=schemas.PatientAudit)
+    bundle = {"type": "object", "description": "FHIR Bundle of AuditEvents (_format=fhir)"}
+    args["responses"][200]["content"] = {FHIR_JSON: {"schema": bundle}}
+    return args
+
+
 def _patient_tokens(svc: ServicesDep) -> PatientTokens:
     if svc.patient_tokens is None:
         raise UnavailableError("this gateway issues no patient tokens")
@@ -47,7 +56,10 @@ def patient_of(svc: ServicesDep, token: BearerDep) -> PatientRef:
 PatientDep = Annotated[PatientRef, Depends(patient_of)]
 
 
-@router.post("/token")
+@router.post(
+    "/token",
+    **secured(Scheme.SMART, errors=(403, 503), ok=schemas.PatientToken),
+)
 def issue_token(svc: ServicesDep, grant: GrantDep, body: TokenRequest) -> dict[str, Any]:
     """A patient token for the patient with ``identifier``, for this hospital's own portal backend
     (SMART scope ``system/Patient.read``), after it has authenticated the patient itself."""
@@ -65,7 +77,7 @@ def issue_token(svc: ServicesDep, grant: GrantDep, body: TokenRequest) -> dict[s
     }
 
 
-@router.get("/audit")
+@router.get("/audit", **_audit_doc())
 async def audit(
     svc: ServicesDep,
     patient: PatientDep,

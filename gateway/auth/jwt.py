@@ -1,10 +1,15 @@
-"""ES256-only JWTs shared by client assertions, access tokens and peer assertions.
+"""JWTs shared by client assertions, access tokens and peer assertions: ES256 only, except the
+client assertions of SMART Backend Services, where ES384 and RS384 are accepted too (the SMART
+specification requires servers to support RS384 and ES384). Everything medgate signs is ES256.
 
 Every token is checked in the same order: it is split and decoded once (``parse``), its header must
-name ``alg: ES256`` and a ``kid`` and carry no ``crit`` (so ``none``, HMAC and extensions we would
-ignore never reach a key), the caller finds the key for that kid, the ES256 signature is verified
-over the exact bytes received, then the claims are checked against the expected issuer and
-audience with a small leeway, and the lifetime is bounded. Pure: ``now`` is an argument.
+name an algorithm of the caller's pinned set and a ``kid`` and carry no ``crit`` (so ``none``,
+HMAC and extensions we would ignore never reach a key), the caller finds the key for that kid, the
+signature is verified over the exact bytes received with the one algorithm that key type allows
+(a P-256 key only ES256, a P-384 key only ES384, an RSA key of 2048 bits or more only RS384: a key
+never verifies under another algorithm than its own), then the claims are checked against the
+expected issuer and audience with a leeway of LEEWAY_SECONDS, and the lifetime is bounded. Pure:
+``now`` is an argument.
 
 Built on ``cryptography`` directly rather than joserfc: three of these run per exchange request,
 and joserfc's generic framing cost about twice the ECDSA operation itself. The claim rules are
@@ -21,7 +26,7 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -31,11 +36,17 @@ from gateway.crypto import b64
 from gateway.errors import AuthError
 from ledger.ids import Kid
 
-ALGORITHMS = ["ES256"]
+ALGORITHMS = frozenset({"ES256"})
+"""Access tokens, peer assertions, patient tokens: what medgate itself signs."""
+CLIENT_ALGORITHMS = ("ES256", "ES384", "RS384")
+"""Client assertions at the token endpoint (advertised in the SMART configuration)."""
+MIN_RSA_BITS = 2048
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 MAX_TOKEN_CHARS = 8192
 LEEWAY_SECONDS = 30
 MAX_LIFETIME_SECONDS = 300
 _ECDSA = ec.ECDSA(hashes.SHA256())
+_ECDSA_384 = ec.ECDSA(hashes.SHA384())
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +68,7 @@ class Token:
     claims: Mapping[str, Any]
     signing_input: bytes
     signature: bytes
-    """Raw r || s, 64 bytes (RFC 7518 section 3.4)."""
+    """Raw r || s for ES256 (64 bytes) and ES384 (96), the PKCS#1 v1.5 signature for RS384."""
 
     @property
     def kid(self) -> Kid:
@@ -72,9 +83,9 @@ class Token:
         return value
 
 
-def parse(token: str) -> Token:
-    """Split and decode ``token``, refusing any algorithm but ES256, a missing kid and any
-    ``crit`` header. Checks no signature. Raises AuthError."""
+def parse(token: str, algorithms: frozenset[str] = ALGORITHMS) -> Token:
+    """Split and decode ``token``, refusing any algorithm not in ``algorithms``, a missing kid
+    and any ``crit`` header. Checks no signature. Raises AuthError."""
     if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise AuthError("malformed token")
     header_b64, payload_b64, signature_b64 = token.split(".")
@@ -86,8 +97,9 @@ def parse(token: str) -> Token:
         raise AuthError("malformed token") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise AuthError("malformed token")
-    if header.get("alg") != "ES256" or "crit" in header:
-        raise AuthError("token algorithm not accepted (ES256 only)")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms or "crit" in header:
+        raise AuthError(f"token algorithm not accepted ({', '.join(sorted(algorithms))} only)")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise AuthError("token has no kid")
@@ -105,26 +117,43 @@ def unverified_claim(token: str, name: str) -> str:
     return parse(token).claim(name)
 
 
-def verify(
-    token: str | Token, key: ec.EllipticCurvePublicKey, expect: Expect, now: int
-) -> dict[str, Any]:
+def verify(token: str | Token, key: PublicKey, expect: Expect, now: int) -> dict[str, Any]:
     """Verify signature and claims; return the claims. Raises AuthError.
 
-    Essential: iss, sub (= expect.subject, or = iss when None), aud equal to expect.audience, exp,
-    iat, jti; nbf checked if present.
+    Requires a ``Token`` parsed with the algorithms the caller accepts (a str is parsed ES256
+    only). Essential: iss, sub (= expect.subject, or = iss when None), aud equal to
+    expect.audience, exp, iat, jti; nbf checked if present.
     """
     parsed = parse(token) if isinstance(token, str) else token
-    if len(parsed.signature) != 64 or not isinstance(key.curve, ec.SECP256R1):
-        raise AuthError("token signature invalid")
-    r = int.from_bytes(parsed.signature[:32], "big")
-    s = int.from_bytes(parsed.signature[32:], "big")
     try:
-        key.verify(encode_dss_signature(r, s), parsed.signing_input, _ECDSA)
+        _verify_signature(parsed, key)
     except InvalidSignature as exc:
         raise AuthError("token signature invalid") from exc
     claims = dict(parsed.claims)
     check_claims(claims, expect, now)
     return claims
+
+
+def _verify_signature(parsed: Token, key: PublicKey) -> None:
+    # The algorithm must be the key's own: an RSA key never verifies an ES token nor the reverse,
+    # and a P-256 key never ES384 (no algorithm confusion across key types).
+    alg, signature = parsed.header["alg"], parsed.signature
+    if alg == "RS384":
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_RSA_BITS:
+            raise InvalidSignature
+        key.verify(signature, parsed.signing_input, padding.PKCS1v15(), hashes.SHA384())
+        return
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise InvalidSignature
+    if alg == "ES256" and isinstance(key.curve, ec.SECP256R1) and len(signature) == 64:
+        size, algorithm = 32, _ECDSA
+    elif alg == "ES384" and isinstance(key.curve, ec.SECP384R1) and len(signature) == 96:
+        size, algorithm = 48, _ECDSA_384
+    else:
+        raise InvalidSignature
+    r = int.from_bytes(signature[:size], "big")
+    s = int.from_bytes(signature[size:], "big")
+    key.verify(encode_dss_signature(r, s), parsed.signing_input, algorithm)
 
 
 def check_claims(claims: Mapping[str, Any], expect: Expect, now: int) -> None:

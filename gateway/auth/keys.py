@@ -8,14 +8,15 @@ from pathlib import Path
 
 import orjson
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from joserfc.jwk import ECKey
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
 
 from gateway.errors import ConfigError
 from ledger.ids import Kid
 
 
-def kid_of(public_key: ec.EllipticCurvePublicKey) -> Kid:
+def kid_of(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> Kid:
     """base64url(SHA-256(DER SubjectPublicKeyInfo)) without padding: the ledger's kid convention."""
     der = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -39,26 +40,60 @@ def as_jwk(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> ECKey
     return ECKey(key, key)
 
 
-def load_jwks(path: Path) -> dict[Kid, ec.EllipticCurvePublicKey]:
-    """Public P-256 keys of a JWKS file by kid. Keys without kid get the thumbprint kid convention.
+ClientKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+"""A client assertion key: P-256 (ES256), P-384 (ES384) or RSA >= 2048 bits (RS384)."""
+CLIENT_CURVES = ("P-256", "P-384")
+MIN_RSA_BITS = 2048
 
-    Private members in the file are refused: a client's JWKS registered here must be public only.
-    """
+
+def load_jwks(path: Path) -> dict[Kid, ClientKey]:
+    """Client keys of a JWKS file by kid (see ``parse_jwks``). Raises ConfigError naming the file."""
     try:
-        document = orjson.loads(path.read_bytes())
-        entries = document["keys"]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(str(path), "not a JWKS document") from exc
-    keys: dict[Kid, ec.EllipticCurvePublicKey] = {}
+        return parse_jwks(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(str(path), "not readable") from exc
+    except ValueError as exc:
+        raise ConfigError(str(path), str(exc)) from exc
+
+
+def parse_jwks(raw: bytes) -> dict[Kid, ClientKey]:
+    """Public client keys of a JWKS document by kid; keys without kid get the SPKI kid convention.
+    Keys of other types (and RSA under 2048 bits) are skipped: they could never verify here.
+    Raises ValueError for a document that is not a JWKS or holds a private key (a client's JWKS
+    registered here must be public only)."""
+    try:
+        entries = orjson.loads(raw)["keys"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError("not a JWKS document") from exc
+    if not isinstance(entries, list):
+        raise ValueError("not a JWKS document")
+    keys: dict[Kid, ClientKey] = {}
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("kty") != "EC" or entry.get("crv") != "P-256":
-            continue  # only ES256 keys can ever verify here
-        if "d" in entry:
-            raise ConfigError(str(path), "the JWKS holds a private key")
-        public = ECKey.import_key(entry).public_key
-        assert isinstance(public, ec.EllipticCurvePublicKey)  # noqa: S101 - kty EC checked
-        keys[Kid(entry.get("kid") or kid_of(public))] = public
+        if not isinstance(entry, dict):
+            continue
+        if {"d", "p", "q"} & entry.keys():
+            raise ValueError("the JWKS holds a private key")
+        public = _client_key(entry)
+        if public is not None:
+            kid = entry.get("kid")
+            keys[Kid(kid if isinstance(kid, str) and kid else kid_of(public))] = public
     return keys
+
+
+def _client_key(entry: dict[str, object]) -> ClientKey | None:
+    found: object
+    try:
+        if entry.get("kty") == "EC" and entry.get("crv") in CLIENT_CURVES:
+            found = ECKey.import_key(entry).public_key  # type: ignore[arg-type]
+        elif entry.get("kty") == "RSA":
+            found = RSAKey.import_key(entry).public_key  # type: ignore[arg-type]
+        else:
+            return None
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ValueError("a JWKS key is malformed") from exc
+    if isinstance(found, rsa.RSAPublicKey) and found.key_size >= MIN_RSA_BITS:
+        return found
+    return found if isinstance(found, ec.EllipticCurvePublicKey) else None
 
 
 def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:

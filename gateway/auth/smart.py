@@ -1,4 +1,5 @@
-"""SMART Backend Services: client assertions (private_key_jwt, ES256) in, access tokens out.
+"""SMART Backend Services: client assertions (private_key_jwt: ES256, ES384 or RS384) in, access
+tokens (ES256) out. Refusals are OAuthErrors (RFC 6749 section 5.2 bodies).
 
 Access tokens are ES256 JWTs signed by the gateway's token key (iss = aud = public_url, sub = client
 id, 5 min). They need no server-side table, so N replicas sharing the token key all accept them; the
@@ -11,19 +12,37 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth import jwt, scopes
 from gateway.auth.keys import kid_of
 from gateway.auth.replay import ReplayCache
-from gateway.errors import AuthError, BadRequestError
+from gateway.errors import AuthError, OAuthCode, OAuthError
 from ledger.ids import Kid
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLIENT_ALGORITHMS = frozenset(jwt.CLIENT_ALGORITHMS)
 TOKEN_LIFETIME_SECONDS = 300
 MAX_VERIFIED_TOKENS = 10_000
 """Verified access tokens remembered (each until its expiry); past it, expired ones are dropped."""
+
+
+class KeySource(Protocol):
+    """A client's registered public keys: a JWKS file read at start, or a JWKS URL."""
+
+    def key(self, kid: Kid, now: int) -> jwt.PublicKey | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticKeys:
+    """Keys read once (from the client's JWKS file)."""
+
+    keys: Mapping[Kid, jwt.PublicKey]
+
+    def key(self, kid: Kid, now: int) -> jwt.PublicKey | None:
+        return self.keys.get(kid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +50,7 @@ class Client:
     """A registered backend client: its public keys by kid and the scopes it may ever get."""
 
     client_id: str
-    keys: Mapping[Kid, ec.EllipticCurvePublicKey]
+    keys: KeySource
     scopes: tuple[str, ...]
 
 
@@ -76,17 +95,20 @@ class TokenService:
         self._replay = replay
 
     def exchange(self, form: Mapping[str, str], now: int) -> IssuedToken:
-        """Handle a client_credentials token request form. Raises AuthError or BadRequestError."""
+        """Handle a client_credentials token request form. Raises OAuthError."""
         if form.get("grant_type") != "client_credentials":
-            raise BadRequestError("unsupported_grant_type: only client_credentials")
+            raise OAuthError(OAuthCode.UNSUPPORTED_GRANT_TYPE, "only client_credentials")
         if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise AuthError(
-                "invalid_client: client_assertion_type must be jwt-bearer", error="invalid_client"
-            )
-        client = self._authenticate(form.get("client_assertion", ""), now)
+            raise OAuthError(OAuthCode.INVALID_CLIENT, "client_assertion_type must be jwt-bearer")
+        try:
+            client = self._authenticate(form.get("client_assertion", ""), now)
+        except AuthError as exc:
+            raise OAuthError(OAuthCode.INVALID_CLIENT, exc.diagnostics) from None
         granted = scopes.grant(form.get("scope", "").split(), client.scopes)
         if not granted:
-            raise BadRequestError("invalid_scope: no requested scope is registered for this client")
+            raise OAuthError(
+                OAuthCode.INVALID_SCOPE, "no requested scope is registered for this client"
+            )
         scope = scopes.render(granted)
         claims = {
             "iss": self.issuer,
@@ -101,16 +123,16 @@ class TokenService:
         return IssuedToken(token, TOKEN_LIFETIME_SECONDS, scope)
 
     def _authenticate(self, assertion: str, now: int) -> Client:
-        parsed = jwt.parse(assertion)
+        parsed = jwt.parse(assertion, CLIENT_ALGORITHMS)
         client = self._clients.get(parsed.claim("iss"))
-        key = client.keys.get(parsed.kid) if client else None
+        key = client.keys.key(parsed.kid, now) if client else None
         if client is None or key is None:
-            raise AuthError("invalid_client: unknown client or key", error="invalid_client")
+            raise AuthError("unknown client or key")
         expect = jwt.Expect(issuer=client.client_id, audience=self.token_endpoint)
         claims = jwt.verify(parsed, key, expect, now)
         expires = int(claims["exp"]) + expect.leeway
         if not self._replay.first_use(f"client:{client.client_id}", claims["jti"], expires, now):
-            raise AuthError("invalid_client: client assertion jti replayed", error="invalid_client")
+            raise AuthError("client assertion jti replayed")
         return client
 
     def check(self, access_token: str, now: int) -> AccessGrant:

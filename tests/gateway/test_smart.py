@@ -15,7 +15,7 @@ def test_smart_configuration(client: httpx.Client) -> None:
     assert body["token_endpoint"] == TOKEN_URL
     assert body["grant_types_supported"] == ["client_credentials"]
     assert body["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["ES256"]
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["ES256", "ES384", "RS384"]
     assert "system/*.read" in body["scopes_supported"]
 
 
@@ -42,9 +42,13 @@ def test_access_token_expires(client: httpx.Client, member: Member, clock: Manua
     assert client.get("/fhir/Patient", headers=headers).status_code == 401
 
 
-def _refused(response: httpx.Response, status: int = 401) -> None:
+def _refused(response: httpx.Response, status: int = 401, error: str = "invalid_client") -> None:
+    """RFC 6749 section 5.2: an OAuth error body, never cached."""
     assert response.status_code == status, response.text
-    assert response.json()["resourceType"] == "OperationOutcome"
+    body = response.json()
+    assert set(body) == {"error", "error_description"}
+    assert body["error"] == error
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_client_assertion_jti_replay_refused(
@@ -56,19 +60,24 @@ def test_client_assertion_jti_replay_refused(
 
 
 @pytest.mark.parametrize(
-    ("change", "status"),
+    ("change", "status", "error"),
     [
-        ({"grant_type": "password"}, 400),
-        ({"client_assertion_type": "urn:other"}, 401),
-        ({"client_assertion": "not.a.jwt"}, 401),
-        ({"scope": "patient/*.read"}, 400),
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+        ({"client_assertion_type": "urn:other"}, 401, "invalid_client"),
+        ({"client_assertion": "not.a.jwt"}, 401, "invalid_client"),
+        ({"scope": "patient/*.read"}, 400, "invalid_scope"),
     ],
 )
 def test_bad_token_requests(
-    client: httpx.Client, member: Member, clock: ManualClock, change: dict[str, str], status: int
+    client: httpx.Client,
+    member: Member,
+    clock: ManualClock,
+    change: dict[str, str],
+    status: int,
+    error: str,
 ) -> None:
     form = token_form(client_assertion(member.client_key, TOKEN_URL, clock.now)) | change
-    _refused(client.post("/auth/token", data=form), status)
+    _refused(client.post("/auth/token", data=form), status, error)
 
 
 def test_assertion_checks(client: httpx.Client, member: Member, clock: ManualClock) -> None:
@@ -83,4 +92,10 @@ def test_assertion_checks(client: httpx.Client, member: Member, clock: ManualClo
 
 
 def test_token_endpoint_needs_a_form(client: httpx.Client) -> None:
-    _refused(client.post("/auth/token", json={"grant_type": "client_credentials"}), 415)
+    response = client.post("/auth/token", json={"grant_type": "client_credentials"})
+    _refused(response, 400, "invalid_request")
+    repeated = "grant_type=client_credentials&grant_type=client_credentials"
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    _refused(
+        client.post("/auth/token", content=repeated, headers=form_type), 400, "invalid_request"
+    )

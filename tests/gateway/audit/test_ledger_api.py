@@ -100,6 +100,17 @@ def test_out_of_range_requests_are_refused(consortium: Consortium, token: str) -
     assert get(consortium, "/ledger/blocks/999999", token).status_code == 404
 
 
+@pytest.mark.parametrize("value", [2**63 - 1, 2**63, 2**64, 10**30])
+def test_heights_and_indexes_past_the_sql_range_are_not_found(
+    consortium: Consortium, token: str, value: int
+) -> None:
+    """Past 2**63 a height used to reach the SQLite bind and answer 500 (OverflowError)."""
+    for path in (f"/ledger/blocks/{value}", f"/ledger/entries/{value}"):
+        response = get(consortium, path, token)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_reading_requires_a_client_scope_or_a_peer_assertion(consortium: Consortium) -> None:
     assert get(consortium, "/ledger/head").status_code == 401
     patient_scope = consortium.client_token(HOSPITAL, "system/Patient.read")
