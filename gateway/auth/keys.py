@@ -86,6 +86,8 @@ def _client_key(entry: dict[str, object]) -> ClientKey | None:
         if entry.get("kty") == "EC" and entry.get("crv") in CLIENT_CURVES:
             found = ECKey.import_key(entry).public_key  # type: ignore[arg-type]
         elif entry.get("kty") == "RSA":
+            if _rsa_bits(entry.get("n")) < MIN_RSA_BITS:
+                return None  # too weak to be accepted: never imported
             found = RSAKey.import_key(entry).public_key  # type: ignore[arg-type]
         else:
             return None
@@ -104,3 +106,13 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
         )
     ).as_dict(private=False)
     return {**{k: str(v) for k, v in jwk.items()}, "kid": kid_of(public_key)}
+
+
+def _rsa_bits(modulus: object) -> int:
+    if not isinstance(modulus, str):
+        raise ValueError("a JWKS key is malformed")
+    try:
+        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except ValueError as exc:
+        raise ValueError("a JWKS key is malformed") from exc
+    return int.from_bytes(raw, "big").bit_length()
