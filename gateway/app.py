@@ -25,10 +25,11 @@ from gateway.api import (
 from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
 from gateway.api.metrics import RequestMetrics
+from gateway.auth.jwks import RemoteJwks
 from gateway.auth.keys import load_jwks, load_p256_private
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
-from gateway.auth.smart import Client, StaticKeys, TokenService
+from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
 from gateway.identity.pseudonym import load_patient_key
@@ -46,11 +47,18 @@ def system_clock() -> int:
 
 
 def load_clients(settings: Settings) -> dict[str, Client]:
-    """The registered SMART clients with their public keys (read once, at app creation)."""
-    return {
-        c.client_id: Client(c.client_id, StaticKeys(load_jwks(c.jwks_path)), c.scopes)
-        for c in settings.clients
-    }
+    """The registered SMART clients with their public keys: a JWKS file is read once, at app
+    creation; a JWKS URL is fetched when a token request first needs it."""
+    out = {}
+    for c in settings.clients:
+        keys: KeySource
+        if c.jwks_path is not None:
+            keys = StaticKeys(load_jwks(c.jwks_path))
+        else:
+            assert c.jwks_url is not None  # noqa: S101 - ClientSettings requires one of the two
+            keys = RemoteJwks(c.client_id, c.jwks_url)
+        out[c.client_id] = Client(c.client_id, keys, c.scopes)
+    return out
 
 
 def create_app(

@@ -75,11 +75,20 @@ class KeySettings(_Frozen):
 
 
 class ClientSettings(_Frozen):
-    """A SMART Backend Services client registered with this gateway."""
+    """A SMART Backend Services client registered with this gateway: its public keys as a JWKS
+    file (``jwks_path``, read at start) or a JWKS URL (``jwks_url``, fetched when a kid is first
+    seen: see gateway.auth.jwks), exactly one of the two."""
 
     client_id: str = Field(min_length=1, max_length=128)
-    jwks_path: Path
+    jwks_path: Path | None = None
+    jwks_url: str | None = Field(None, pattern=r"^https?://[^\s#]+$", max_length=2048)
     scopes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ClientSettings:
+        if (self.jwks_path is None) == (self.jwks_url is None):
+            raise ValueError("give exactly one of jwks_path and jwks_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -190,7 +199,7 @@ def check_secrets(settings: Settings) -> None:
         if not path.is_file():
             raise ConfigError(f"keys.{name}", f"key file missing: {path}")
     for client in settings.clients:
-        if not client.jwks_path.is_file():
+        if client.jwks_path is not None and not client.jwks_path.is_file():
             raise ConfigError(f"clients.{client.client_id}", f"JWKS missing: {client.jwks_path}")
     _check_patient_key(settings.keys.patient_key)
     for name in ("url", "ledger_url"):

@@ -67,7 +67,11 @@ def test_docs_page_sends_a_strict_csp(base_url: str) -> None:
     assert "script-src 'self';" in csp
     assert "frame-ancestors 'none'" in csp
     assert "<script>" not in page.text  # no inline script: everything is a file of this origin
-    for src in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/init.js"):
+    for src in (
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/docs/init.js",
+    ):
         assert httpx.get(f"{base_url}{src}", timeout=30).status_code == 200
     assert httpx.get(f"{base_url}/docs/assets/index.html", timeout=30).status_code == 404
     assert httpx.get(f"{base_url}/docs/assets/..%2Fcore.py", timeout=30).status_code == 404

@@ -14,10 +14,10 @@ import httpx
 import jwt as pyjwt
 import orjson
 import pytest
-from jwt.warnings import InsecureKeyLengthWarning
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from jwt.warnings import InsecureKeyLengthWarning
 
 from gateway.auth import jwt
 from gateway.auth.keys import kid_of
@@ -37,7 +37,7 @@ class Keys:
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.p384 = ec.generate_private_key(ec.SECP384R1())
         self.p256 = ec.generate_private_key(ec.SECP256R1())
-        self.weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        self.weak_rsa = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key that must be refused
 
     def jwks(self) -> dict[str, Any]:
         keys = [self.rsa, self.p384, self.p256, self.weak_rsa]

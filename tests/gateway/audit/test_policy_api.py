@@ -30,7 +30,8 @@ def test_policy_in_force_matches_the_ledger_state(consortium: Consortium) -> Non
         head = store.head()
     finally:
         store.close()
-    assert in_force is not None and head is not None
+    assert in_force is not None
+    assert head is not None
     assert body["digest"] == in_force.digest
     assert body["version"] == in_force.version
     assert body["set_at_index"] == in_force.index == 0  # the genesis set it
