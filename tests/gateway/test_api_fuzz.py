@@ -33,8 +33,8 @@ from tests.gateway.audit.harness import Consortium, populate, running_consortium
 pytestmark = pytest.mark.e2e
 
 HOSPITAL, PEER = "hospital-a", "insurer-b"
-EXAMPLES = 60
-"""Per operation and mode: ~27 operations x 2 modes x 60 examples, well under a minute of CPU."""
+EXAMPLES = 100
+"""Per operation and mode: ~27 operations x 2 modes x 100 examples, about half a minute of CPU."""
 MIN_EXAMPLES = 5
 """Some operations have few distinct inputs; fewer calls than this on average means none ran."""
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
