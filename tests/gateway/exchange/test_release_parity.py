@@ -7,6 +7,7 @@ recipient's own key."""
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -19,6 +20,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.auth import jwt
 from gateway.auth.peer import make_peer_assertion
 from gateway.crypto.envelope import open_envelope
 from gateway.crypto.keys import read_jwk, signing_kid
@@ -30,8 +32,8 @@ from gateway.identity.pseudonym import patient_ref
 from gateway.runtime import open_gateway
 from gateway.settings import Settings
 from tests.gateway.audit.harness import run_async
-from tests.gateway.serve import serve
 from tests.gateway.member import token_form
+from tests.gateway.serve import serve
 
 CUSTODIAN = "hospital-a"
 MEMBERS = [
@@ -75,8 +77,6 @@ class World:
     def client(self) -> dict[str, str]:
         key = load_private_key(self.root / CUSTODIAN / "clients" / "ehr.key")
         jwks = orjson.loads((self.root / CUSTODIAN / "clients" / "ehr.jwks.json").read_bytes())
-        from gateway.auth import jwt
-
         now = int(time.time())
         claims = {
             "iss": "ehr",
@@ -171,8 +171,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
