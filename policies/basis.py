@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from policies.document import Basis, Rule
 from policies.facts import Facts
@@ -18,6 +19,10 @@ from policies.model import Effect, Request, purpose_lineage
 from policies.obligations import Limit, Obligation
 from policies.provision import Context, Verdict, evaluate, whole_types
 from policies.reasons import ConsentApplied, DenyCause, GrantApplied, Reason
+
+# Reasons are immutable: the same consent or grant gives the same value, built once (hot path).
+_consent = lru_cache(maxsize=4096)(ConsentApplied)
+_grant = lru_cache(maxsize=1024)(GrantApplied)
 
 
 @dataclass(slots=True)
@@ -95,11 +100,11 @@ def collect_bases(
         counts = consents_count and ref in (None, record.consent_id)
         root = record.root
         if root.children or root.data_level:
-            bases.add(ConsentApplied(record.consent_id), evaluate(root, ctx, allowed), counts)
+            bases.add(_consent(record.consent_id), evaluate(root, ctx, allowed), counts)
         else:
             types = whole_types(root, ctx, allowed)
             if types:
-                bases.add_whole(ConsentApplied(record.consent_id), types, root.effect, counts)
+                bases.add_whole(_consent(record.consent_id), types, root.effect, counts)
     for terms in facts.terms_for(patient, org, role):  # live terms only
         if not terms.period.contains(now) or (terms.purposes and not terms.purposes & ctx.purposes):
             continue
@@ -107,13 +112,13 @@ def collect_bases(
         types = allowed & terms.resource_types if terms.resource_types else allowed
         counts = consents_count and ref in (None, terms.consent_id)
         if types:
-            bases.add_whole(ConsentApplied(terms.consent_id), types, terms.effect, counts)
+            bases.add_whole(_consent(terms.consent_id), types, terms.effect, counts)
     if rule.basis in (Basis.GRANT, Basis.CONSENT_OR_GRANT):
         for grant in facts.grants_for(request.custodian, org):  # live grants only
             if now < grant.expires and not grant.purposes.isdisjoint(ctx.purposes):
                 types = allowed & grant.resource_types
                 if types:
-                    bases.add_whole(GrantApplied(grant.grant_id), types, Effect.PERMIT, True)
+                    bases.add_whole(_grant(grant.grant_id), types, Effect.PERMIT, True)
     if ref is not None and not ref_found:
         bases.ref_problem = DenyCause.CONSENT_REF_NOT_APPLICABLE
     return bases

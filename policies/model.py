@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from policies.canonical import ascii_keyed_digest
 
 if TYPE_CHECKING:  # obligations name periods: the import runs the other way at run time
     from policies.obligations import Obligation
     from policies.reasons import Reason
+
+_Coded = TypeVar("_Coded", "Reason", "Obligation")
 
 
 class Effect(enum.Enum):
@@ -206,25 +209,40 @@ def decision_body(
 def make_decision(
     effect: Effect,
     permitted_types: tuple[str, ...],
-    reasons: tuple[Reason, ...],
-    obligations: tuple[Obligation, ...],
+    reasons: Iterable[Reason],
+    obligations: Iterable[Obligation],
     errors: tuple[str, ...],
     input_digest: str,
     policy_version: str,
 ) -> Decision:
-    """Build a Decision and its digest. A DENY never carries permitted types.
-
-    Requires `reasons` and `obligations` sorted by code without duplicates (the digest pins
-    their order)."""
+    """Build a Decision and its digest. A DENY never carries permitted types. Reasons and
+    obligations are kept once each, sorted by code (the digest pins their order)."""
     types = permitted_types if effect is Effect.PERMIT else ()
-    body = decision_body(effect, types, reasons, obligations, errors, input_digest, policy_version)
+    reason_codes, reasons_ = _by_code(reasons)
+    obligation_codes, obligations_ = _by_code(obligations)
+    body = {  # decision_body, with each code computed once (decide is on the hot path)
+        "effect": effect.value,
+        "permitted_types": list(types),
+        "reasons": reason_codes,
+        "obligations": obligation_codes,
+        "errors": list(errors),
+        "input_digest": input_digest,
+        "policy_version": policy_version,
+    }
     return Decision(
         effect,
         types,
-        reasons,
-        obligations,
+        reasons_,
+        obligations_,
         errors,
         input_digest,
         policy_version,
         ascii_keyed_digest(body),
     )
+
+
+def _by_code(values: Iterable[_Coded]) -> tuple[list[str], tuple[_Coded, ...]]:
+    """The codes, sorted and distinct, and the values in that order."""
+    by_code = {v.code: v for v in values}
+    codes = sorted(by_code)
+    return codes, tuple(by_code[c] for c in codes)

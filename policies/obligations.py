@@ -23,125 +23,109 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.coded import Coded
 from policies.errors import ObligationError
 from policies.model import Period
 
 
-class Obligation:
-    """Base of every obligation; compare and sort by `code`."""
+class Obligation(Coded):
+    """Base of every obligation: equal, hashed and sorted by `code`."""
 
     __slots__ = ()
 
-    @property
-    def code(self) -> str:
-        raise NotImplementedError
 
-    def __lt__(self, other: Obligation) -> bool:
-        return self.code < other.code
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Audit(Obligation):
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "audit"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class NotifyPatient(Obligation):
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "notify-patient"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Deidentify(Obligation):
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "deidentify"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ReferencedOnly(Obligation):
     """Referenced types travel only where a primary resource of the release references them."""
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "referenced-only"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class BreakGlassUntil(Obligation):
     until: int  # epoch ms: the break-glass window closes then
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"break-glass-until:{self.until}"
 
 
-# A part of the data, selected by a data-level condition of a consent provision.
-@dataclass(frozen=True, slots=True)
-class SecurityLabel:
+# A part of the data, selected by a data-level condition of a consent provision; its code is
+# `<kind>:<value>`.
+@dataclass(frozen=True, slots=True, eq=False)
+class SecurityLabel(Coded):
     label: str
 
-    @property
-    def text(self) -> str:
+    def _render(self) -> str:
         return f"label:{self.label}"
 
 
-@dataclass(frozen=True, slots=True)
-class DataPeriod:
+@dataclass(frozen=True, slots=True, eq=False)
+class DataPeriod(Coded):
     period: Period
 
-    @property
-    def text(self) -> str:
+    def _render(self) -> str:
         return f"period:{self.period.label()}"
 
 
-@dataclass(frozen=True, slots=True)
-class ContentCode:
+@dataclass(frozen=True, slots=True, eq=False)
+class ContentCode(Coded):
     coding: str  # "system|code"
 
-    @property
-    def text(self) -> str:
+    def _render(self) -> str:
         return f"code:{self.coding}"
 
 
-@dataclass(frozen=True, slots=True)
-class DataReference:
+@dataclass(frozen=True, slots=True, eq=False)
+class DataReference(Coded):
     meaning: str
     reference: str
 
-    @property
-    def text(self) -> str:
+    def _render(self) -> str:
         return f"data:{self.meaning}:{self.reference}"
 
 
 DataPart = SecurityLabel | DataPeriod | ContentCode | DataReference
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Exclude(Obligation):
     """Withhold every resource in `part` (a resource that cannot be told apart is withheld)."""
 
     part: DataPart
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         if isinstance(self.part, SecurityLabel):
             return f"redact:{self.part.label}"  # the historical name of excluding a label
-        return f"exclude-{self.part.text}"
+        return f"exclude-{self.part.code}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Limit(Obligation):
     """Release only resources surely in `part` (the permit rests on a consent limited to it)."""
 
     part: DataPart
 
-    @property
-    def code(self) -> str:
-        return f"limit-{self.part.text}"
+    def _render(self) -> str:
+        return f"limit-{self.part.code}"
 
 
 AUDIT = Audit()
@@ -154,7 +138,7 @@ _SIMPLE: dict[str, Obligation] = {
 
 
 def parse_part(text: str) -> DataPart | None:
-    """The data part `<kind>:<value>` names (as `DataPart.text` writes it); None if malformed."""
+    """The data part `<kind>:<value>` names (as a part's `code` writes it); None if malformed."""
     kind, _, value = text.partition(":")
     if not value:
         return None

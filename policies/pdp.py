@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from policies.basis import Bases, collect_bases
 from policies.canonical import MAX_SAFE_INTEGER, ascii_keyed_digest
@@ -30,6 +31,10 @@ from policies.reasons import (
 )
 
 MINUTE_MS = 60_000
+# Reasons are immutable: each is built once and shared between decisions (decide is hot).
+_rule = lru_cache(maxsize=256)(RuleApplied)
+_withheld = lru_cache(maxsize=1024)(Withheld)
+_denied = lru_cache(maxsize=None)(Denied)  # one per DenyCause
 DENY_OBLIGATIONS: tuple[Obligation, ...] = (AUDIT,)
 """Denials are recorded too (audit before release, ARCHITECTURE §1)."""
 
@@ -57,9 +62,14 @@ class _Answer:
         self, reasons: list[Reason], cause: DenyCause, errors: tuple[str, ...] = ()
     ) -> Decision:
         # DENY carries the audit obligation only: a denial is recorded, nothing is released.
-        reasons_ = tuple(sorted({*reasons, Denied(cause)}))
         return make_decision(
-            Effect.DENY, (), reasons_, DENY_OBLIGATIONS, errors, self.digest, self.version
+            Effect.DENY,
+            (),
+            [*reasons, _denied(cause)],
+            DENY_OBLIGATIONS,
+            errors,
+            self.digest,
+            self.version,
         )
 
     def permit(
@@ -68,8 +78,8 @@ class _Answer:
         return make_decision(
             Effect.PERMIT,
             tuple(sorted(types)),
-            tuple(sorted(set(reasons))),
-            tuple(sorted(obligations)),
+            reasons,
+            obligations,
             (),
             self.digest,
             self.version,
@@ -93,8 +103,8 @@ def decide(request: Request, facts: Facts, now: int) -> Decision:
         return answer.deny([], DenyCause.NO_POLICY_RULE)
     wanted = frozenset(request.resource_types)
     allowed = wanted & (rule.resource_types | rule.referenced_types)
-    reasons: list[Reason] = [RuleApplied(request.requester_role, request.purpose)]
-    reasons += (Withheld(t, WithheldCause.POLICY) for t in wanted - allowed)
+    reasons: list[Reason] = [_rule(request.requester_role, request.purpose)]
+    reasons += (_withheld(t, WithheldCause.POLICY) for t in wanted - allowed)
     if not allowed & rule.resource_types:
         return answer.deny(reasons, DenyCause.TYPES_NOT_IN_POLICY)
     if request.break_glass:
@@ -106,7 +116,7 @@ def decide(request: Request, facts: Facts, now: int) -> Decision:
     permitted = _permitted(rule, allowed, bases, reasons)
     if not permitted:
         causes = _deny_causes(rule, bases, allowed)
-        return answer.deny([*reasons, *map(Denied, causes[1:])], causes[0])
+        return answer.deny([*reasons, *map(_denied, causes[1:])], causes[0])
     obligations = set(rule.obligations) | bases.obligations_for(permitted, rule.basis)
     if permitted & rule.referenced_types:
         obligations.add(REFERENCED_ONLY)
@@ -128,14 +138,14 @@ def _permitted(
     permitted: set[str] = set()
     for rtype in sorted(allowed):
         if rtype in bases.denied:
-            reasons.append(Withheld(rtype, WithheldCause.CONSENT))
+            reasons.append(_withheld(rtype, WithheldCause.CONSENT))
         elif rule.basis is not Basis.POLICY and rtype not in bases.permitted:
-            reasons.append(Withheld(rtype, WithheldCause.NO_BASIS))
+            reasons.append(_withheld(rtype, WithheldCause.NO_BASIS))
         else:
             permitted.add(rtype)
     # Referenced types only travel with what references them: no primary type, nothing to follow.
     if not permitted & rule.resource_types:
-        reasons.extend(Withheld(t, WithheldCause.UNREFERENCED) for t in sorted(permitted))
+        reasons.extend(_withheld(t, WithheldCause.UNREFERENCED) for t in sorted(permitted))
         return set()
     return permitted
 

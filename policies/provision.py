@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from policies.consent import Actor, Provision
@@ -49,6 +50,14 @@ class Verdict:
     effect: Effect | None
     obligations: frozenset[Obligation]
 
+
+# Parts and obligations are immutable and the same ones recur in every decision over one
+# consent: each is built once (decide is on the hot path).
+_label = lru_cache(maxsize=1024)(SecurityLabel)
+_period = lru_cache(maxsize=1024)(DataPeriod)
+_code = lru_cache(maxsize=4096)(ContentCode)
+_exclude = lru_cache(maxsize=4096)(Exclude)
+_limit = lru_cache(maxsize=4096)(Limit)
 
 NO_VERDICT = Verdict(None, frozenset())
 DENIED = Verdict(Effect.DENY, frozenset())
@@ -117,10 +126,10 @@ def _own(effect: Effect, parts: frozenset[DataPart], parent: Verdict) -> Verdict
         if parent.effect is Effect.DENY:
             return None  # denying a part of what is already denied changes nothing
         # Under a permit, or alone: the part is withheld whatever basis permits the type.
-        return Verdict(parent.effect, parent.obligations | {Exclude(p) for p in parts})
+        return Verdict(parent.effect, parent.obligations | {_exclude(p) for p in parts})
     if parent.effect is Effect.PERMIT:
         return None  # conservative: the parent's permit (and its limits) stands
-    return Verdict(Effect.PERMIT, frozenset(Limit(p) for p in parts))
+    return Verdict(Effect.PERMIT, frozenset(_limit(p) for p in parts))
 
 
 def _combine(verdicts: list[Verdict]) -> Verdict:
@@ -161,14 +170,14 @@ def _data_parts(node: Provision, request: Request) -> frozenset[DataPart] | None
             labels = tuple(x for x in labels if x in request.security_labels)
             if not labels:
                 return None
-        parts.update(SecurityLabel(x) for x in labels)
+        parts.update(_label(x) for x in labels)
     if node.data_period is not None:
         wanted = request.data_period
         if wanted is not None and not node.data_period.overlaps(wanted):
             return None
         if wanted is None or not node.data_period.covers(wanted):
-            parts.add(DataPeriod(node.data_period))
-    parts.update(ContentCode(c) for c in node.codes)
+            parts.add(_period(node.data_period))
+    parts.update(_code(c) for c in node.codes)
     parts.update(_data_reference(d) for d in node.data)
     return frozenset(parts)
 
@@ -177,6 +186,7 @@ def _is_requester(actor: Actor, request: Request) -> bool:
     return actor.org == request.requester_org or actor.role == request.requester_role
 
 
+@lru_cache(maxsize=1024)
 def _data_reference(data: str) -> DataReference:
     meaning, _, reference = data.partition(":")  # the parser writes "meaning:reference"
     return DataReference(meaning, reference)

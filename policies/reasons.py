@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from policies.coded import Coded
 from policies.errors import ReasonError
 
 
@@ -42,70 +43,57 @@ class WithheldCause(enum.Enum):
     UNREFERENCED = "unreferenced"  # a referenced type without a primary type to follow
 
 
-class Reason:
-    """Base of every reason; compare and sort by `code`."""
+class Reason(Coded):
+    """Base of every reason: equal, hashed and sorted by `code`."""
 
     __slots__ = ()
 
-    @property
-    def code(self) -> str:
-        raise NotImplementedError
 
-    def __lt__(self, other: Reason) -> bool:
-        return self.code < other.code
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RuleApplied(Reason):
     role: str
     purpose: str
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"policy:{self.role}/{self.purpose}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ConsentApplied(Reason):
     consent_id: str
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"consent:{self.consent_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class GrantApplied(Reason):
     grant_id: str
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"grant:{self.grant_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Withheld(Reason):
     resource_type: str
     cause: WithheldCause
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"withheld:{self.resource_type}:{self.cause.value}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class BreakGlassUsed(Reason):
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "break-glass"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Denied(Reason):
     cause: DenyCause
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return f"deny:{self.cause.value}"
 
 

@@ -36,12 +36,11 @@ BASE = "http://h"
 AUDIENCE = Audience(BASE, frozenset({"Patient"}), lambda r: "x" + str(len(r)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FromTheFuture(Obligation):
     """An obligation a newer policy could carry and this gateway does not know."""
 
-    @property
-    def code(self) -> str:
+    def _render(self) -> str:
         return "obligation-from-the-future"
 
 
