@@ -1,128 +1,227 @@
-"""De-identification of FHIR R4 resources, applied by the gateway under the `deidentify` obligation.
+"""De-identification of FHIR R4 resources under the `Deidentify` obligation (HIPAA Safe Harbor).
 
-Pure: a resource dict in, a new dict out; the input is not modified. Direct identifiers are removed
-or generalised wherever they occur (Bundle entries and contained resources included):
-- removed: identifiers (`identifier`, `subscriberId`, `valueIdentifier`), human names, telecom,
-  contacts, photos and attachments, narrative and free text (`text`, `note`, `comment`,
-  `valueString`, `valueMarkdown`), `display` of references, `meta.source`;
-- generalised: addresses keep only `state` and `country` (nothing below the region); `birthDate`
-  and `deceasedDateTime` keep only the year;
-- references to the person (Patient, Person, RelatedPerson; also as a Bundle entry's `fullUrl`)
-  and those resources' ids are replaced by `pseudonym(reference)` when a pseudonym function is
-  given (a keyed hash the gateway holds, so one patient's records stay linkable), else removed.
-Other dates stay: public health and research need them. Structured clinical codes stay.
+Pure: dicts in, new dicts out; the input is not modified. The rules, by Safe Harbor's identifiers:
+- every resource id, reference and Bundle `fullUrl` becomes a keyed pseudonym (`pseudonym("Type/id")`,
+  a keyed hash only the custodian can compute), the same for the same id within a release, so
+  references still resolve inside the Bundle; references into `contained` resources go with them;
+- removed wherever they occur: identifiers (any element whose name holds "identifier"), names,
+  telecom, contacts, photos, attachments, narrative and free text (`text`, `note`, ...), links,
+  signatures, contained resources, element ids, and every other free string: a string survives only
+  under an element that holds a code (`STRUCTURAL` below), or as a date;
+- generalised: addresses keep `state` and `country`; dates and dateTimes keep the year; instants
+  (which cannot hold a bare year) are removed;
+- extensions keep their `url` and what survives of their value; an extension left without a value
+  goes; a resource with a `modifierExtension` (whose meaning cannot be kept without its value) and
+  the document types whose substance is free text or attachments are withheld whole.
+Structured clinical codes and quantities stay: public health and research need them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-PERSON_TYPES = frozenset({"Patient", "Person", "RelatedPerson"})
-DROPPED_KEYS = frozenset(
+Pseudonym = Callable[[str], str]
+"""Maps "Type/id" (or a `urn:uuid:` reference) to an id-safe opaque value; must be keyed (HMAC)."""
+
+WITHHELD_TYPES = frozenset(
     {
-        "identifier",
-        "subscriberId",
-        "valueIdentifier",
-        "telecom",
-        "valueContactPoint",
-        "contact",
-        "photo",
-        "attachment",
-        "valueAttachment",
-        "presentedForm",
-        "text",
-        "note",
-        "comment",
-        "valueString",
-        "valueMarkdown",
-        "valueHumanName",
+        "Binary",
+        "Communication",
+        "Composition",
+        "DocumentReference",
+        "Media",
+        "QuestionnaireResponse",
     }
 )
+DROPPED_KEYS = frozenset(
+    {
+        "contact",
+        "contained",
+        "link",
+        "name",
+        "note",
+        "photo",
+        "presentedForm",
+        "signature",
+        "telecom",
+        "text",
+        "udiCarrier",
+    }
+)
+TYPE_DROPPED_KEYS: Mapping[str, frozenset[str]] = {
+    # Coverage.class.value is a plan or group number (Safe Harbor 9) and required in its element.
+    "Coverage": frozenset({"class", "dependent", "subscriberId"}),
+}
+STRUCTURAL = frozenset(
+    {
+        "category",
+        "code",
+        "comparator",
+        "country",
+        "criticality",
+        "currency",
+        "gender",
+        "intent",
+        "kind",
+        "language",
+        "mode",
+        "outcome",
+        "priority",
+        "resourceType",
+        "severity",
+        "state",
+        "status",
+        "system",
+        "type",
+        "unit",
+        "use",
+        "valueCode",
+        "version",
+    }
+)
+"""Elements whose strings are codes from a value set, kept as they are."""
 ADDRESS_KEYS = frozenset({"address", "valueAddress", "locationAddress"})
-YEAR_KEYS = frozenset({"birthDate", "deceasedDateTime"})
 KEPT_ADDRESS_PARTS = ("state", "country")
-
-Pseudonym = Callable[[str], str]
-
-
-def deidentify(resource: Mapping[str, Any], pseudonym: Pseudonym | None = None) -> dict[str, Any]:
-    """A de-identified copy of FHIR R4 `resource` (any type, Bundles included).
-
-    `pseudonym` maps a person reference such as "Patient/123" to an opaque id; it must be keyed
-    (HMAC), or the pseudonym is as identifying as the reference.
-    """
-    cleaned = _clean_object(resource, pseudonym)
-    return cleaned if cleaned is not None else {}
+KEPT_META = ("security", "tag")
+INSTANT_KEYS = frozenset({"issued", "lastUpdated", "recorded", "timestamp"})
+_DATE = re.compile(r"^(\d{4})(-\d{2}(-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_UUID = "urn:uuid:"
 
 
-def _clean(value: Any, pseudonym: Pseudonym | None) -> Any:
-    if isinstance(value, Mapping):
-        return _clean_object(value, pseudonym)
-    if isinstance(value, list):
-        items = [_clean(item, pseudonym) for item in value]
-        return [item for item in items if item is not None]
-    return value
+def deidentify(resource: Mapping[str, Any], pseudonym: Pseudonym) -> dict[str, Any] | None:
+    """A de-identified copy of one FHIR R4 resource (a Bundle: see `deidentify_bundle`); None
+    when the resource is withheld whole."""
+    if resource.get("resourceType") == "Bundle":
+        return deidentify_bundle(resource, pseudonym)
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or rtype in WITHHELD_TYPES or _has_modifier(resource):
+        return None
+    dropped = TYPE_DROPPED_KEYS.get(rtype, frozenset())
+    body = _object({k: v for k, v in resource.items() if k not in dropped}, pseudonym, False)
+    out: dict[str, Any] = {"resourceType": rtype}
+    rid = resource.get("id")
+    if isinstance(rid, str):
+        out["id"] = pseudonym(f"{rtype}/{rid}")
+    return out | (body or {})
 
 
-def _clean_object(obj: Mapping[str, Any], pseudonym: Pseudonym | None) -> dict[str, Any] | None:
+def deidentify_bundle(bundle: Mapping[str, Any], pseudonym: Pseudonym) -> dict[str, Any]:
+    """The Bundle with each entry's resource de-identified (withheld ones leave, `total` recounted)
+    and its `fullUrl` pseudonymised like the references to it. Requires a Bundle."""
+    entries = []
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, Mapping):
+            continue
+        cleaned = deidentify(resource, pseudonym)
+        if cleaned is None:
+            continue
+        url = _full_url(entry.get("fullUrl"), resource, pseudonym)
+        entries.append(({"fullUrl": url} if url else {}) | {"resource": cleaned})
+    out: dict[str, Any] = {"resourceType": "Bundle", "type": bundle.get("type", "collection")}
+    if "total" in bundle:
+        out["total"] = len(entries)
+    out["entry"] = entries
+    return out
+
+
+def _full_url(url: object, resource: Mapping[str, Any], pseudonym: Pseudonym) -> str | None:
+    """`<base>/<Type>/<pseudonym>` for a RESTful fullUrl of the entry's resource (the base is the
+    custodian's server), the mapped urn for a `urn:uuid:`, else none."""
+    if not isinstance(url, str):
+        return None
+    if url.startswith(_UUID):
+        return _reference(url, pseudonym)
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    tail = f"/{rtype}/{rid}"
+    if isinstance(rid, str) and url.startswith(("http://", "https://")) and url.endswith(tail):
+        return f"{url[: -len(tail)]}/{rtype}/{pseudonym(f'{rtype}/{rid}')}"
+    return None
+
+
+def _reference(reference: str, pseudonym: Pseudonym) -> str | None:
+    """`Type/<pseudonym>` for a relative or absolute reference; urns map to urns; else None."""
+    if reference.startswith(_UUID):
+        digits = pseudonym(reference).ljust(32, "0")[:32]
+        return f"{_UUID}{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    parts = reference.split("/_history/")[0].split("/")
+    if len(parts) < 2 or not _TYPE.match(parts[-2]) or not parts[-1]:
+        return None  # a contained "#id", a logical urn: nothing that resolves once pseudonymised
+    return f"{parts[-2]}/{pseudonym(f'{parts[-2]}/{parts[-1]}')}"
+
+
+def _has_modifier(value: Any) -> bool:
+    stack = [value]
+    while stack:  # bounded by the size of the parsed document
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if "modifierExtension" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _object(obj: Mapping[str, Any], pseudonym: Pseudonym, extension: bool) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
-    is_reference = "reference" in obj or ("display" in obj and "code" not in obj)
     for key, value in obj.items():
-        if key in DROPPED_KEYS or (key == "display" and is_reference):
-            continue
-        if key == "name" and _is_human_name(value):
-            continue
+        if key in DROPPED_KEYS or "identifier" in key.lower() or key == "id":
+            continue  # resource ids are set by the caller; element ids are free strings
         if key in ADDRESS_KEYS:
-            kept = _generalise_address(value)
-            if kept:
-                out[key] = kept
-        elif key in YEAR_KEYS and isinstance(value, str):
-            out[key] = value[:4]
-        elif key in ("reference", "fullUrl") and isinstance(value, str):
-            ref = _person_reference(value, pseudonym)
-            if ref is not None:
-                out[key] = ref
+            kept: Any = _address(value)
         elif key == "meta" and isinstance(value, Mapping):
-            out[key] = {k: v for k, v in value.items() if k != "source"}
+            kept = _object({k: value[k] for k in KEPT_META if k in value}, pseudonym, False)
+        elif key == "reference" and isinstance(value, str):
+            kept = _reference(value, pseudonym)
+        elif key == "extension":
+            kept = _extensions(value, pseudonym)
         else:
-            cleaned = _clean(value, pseudonym)
-            if cleaned not in (None, {}, []):
-                out[key] = cleaned
-    if obj.get("resourceType") in PERSON_TYPES and "id" in obj:
-        _pseudonymise_id(out, obj, pseudonym)
+            kept = _value(key, value, pseudonym, extension and key == "url")
+        if kept not in (None, {}, []):
+            out[key] = kept
     return out or None
 
 
-def _pseudonymise_id(
-    out: dict[str, Any], obj: Mapping[str, Any], pseudonym: Pseudonym | None
-) -> None:
-    if pseudonym is None:
-        del out["id"]
-    else:
-        out["id"] = pseudonym(f"{obj['resourceType']}/{obj['id']}")
-
-
-def _person_reference(reference: str, pseudonym: Pseudonym | None) -> str | None:
-    """Person references become `<Type>/<pseudonym>` (or go); references to anything else stay."""
-    parts = reference.split("/")
-    for i in range(len(parts) - 1):
-        if parts[i] in PERSON_TYPES:
-            if pseudonym is None:
-                return None
-            return f"{parts[i]}/{pseudonym(f'{parts[i]}/{parts[i + 1]}')}"
-    return reference
-
-
-def _is_human_name(value: object) -> bool:
-    names = value if isinstance(value, list) else [value]
-    return any(isinstance(n, Mapping) for n in names)
-
-
-def _generalise_address(value: object) -> Any:
+def _value(key: str, value: Any, pseudonym: Pseudonym, keep_url: bool) -> Any:
+    if isinstance(value, Mapping):
+        return _object(value, pseudonym, False)
     if isinstance(value, list):
-        kept = [_generalise_address(item) for item in value]
+        items = [_value(key, item, pseudonym, False) for item in value]
+        return [item for item in items if item not in (None, {}, [])]
+    if isinstance(value, str):
+        return _string(key, value, keep_url)
+    return value  # numbers and booleans: measurements, sequences, flags
+
+
+def _string(key: str, value: str, keep_url: bool) -> str | None:
+    if key in STRUCTURAL or keep_url:
+        return value
+    match = _DATE.match(value)
+    if match is None or key in INSTANT_KEYS or key.endswith("Instant"):
+        return None  # a free string, or an instant that cannot hold a bare year
+    return match.group(1)
+
+
+def _extensions(value: Any, pseudonym: Pseudonym) -> list[dict[str, Any]]:
+    """Extensions that still carry a value (or nested extensions) once cleaned."""
+    out = []
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        cleaned = _object(item, pseudonym, True) or {}
+        if "url" in cleaned and any(k.startswith("value") or k == "extension" for k in cleaned):
+            out.append(cleaned)
+    return out
+
+
+def _address(value: Any) -> Any:
+    if isinstance(value, list):
+        kept = [_address(item) for item in value]
         return [k for k in kept if k]
     if not isinstance(value, Mapping):
         return None
-    return {k: value[k] for k in KEPT_ADDRESS_PARTS if k in value}
+    return {k: value[k] for k in KEPT_ADDRESS_PARTS if isinstance(value.get(k), str)}

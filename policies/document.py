@@ -19,6 +19,7 @@ import yaml
 
 from policies.canonical import digest
 from policies.errors import EncodingError, PolicyDocumentError
+from policies.obligations import Obligation, parse_obligation
 
 _ROLE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _PURPOSE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
@@ -39,7 +40,7 @@ class Basis(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class BreakGlass:
     minutes: int
-    obligations: tuple[str, ...]
+    obligations: tuple[Obligation, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class Rule:
     resource_types: frozenset[str]
     referenced_types: frozenset[str]
     basis: Basis
-    obligations: tuple[str, ...]
+    obligations: tuple[Obligation, ...]
     break_glass: BreakGlass | None
 
 
@@ -163,9 +164,10 @@ def _break_glass(doc: object, path: str) -> BreakGlass:
     return BreakGlass(minutes, _obligations(glass.get("obligations", []), f"{path}.obligations"))
 
 
-def _obligations(doc: object, path: str) -> tuple[str, ...]:
+def _obligations(doc: object, path: str) -> tuple[Obligation, ...]:
+    """A rule's obligations: the part of the vocabulary a policy may impose by itself."""
     text = "audit, notify-patient, deidentify or redact:<label>"
-    return tuple(sorted(_names(doc, path, _OBLIGATION, text)))
+    return tuple(sorted(parse_obligation(n) for n in _names(doc, path, _OBLIGATION, text)))
 
 
 def _names(doc: object, path: str, pattern: re.Pattern[str], what: str) -> list[str]:

@@ -5,6 +5,9 @@ PolicyError                      root: everything `policies` raises on purpose
  +-- FactsError                  a consent, terms or grant fact is malformed (path, problem)
  +-- EncodingError               a value cannot be encoded as canonical JSON (path, problem)
  +-- RecordError                 an `access.record` body cannot be replayed (path, problem)
+ +-- VocabularyError             a code outside the closed vocabulary (what, code)
+      +-- ObligationError        ... of obligations (policies.obligations)
+      +-- ReasonError            ... of reasons (policies.reasons)
 
 A denial is a `Decision` with effect DENY, never an exception. `decide` itself does not raise for
 bad facts: a malformed fact lands in `Facts.errors` and every decision over those facts denies.
@@ -40,3 +43,21 @@ class EncodingError(_PathError):
 
 class RecordError(_PathError):
     """An `access.record` body lacks a field or holds a wrong type at `path`."""
+
+
+class VocabularyError(PolicyError):
+    """`code` is not in the closed vocabulary of `what` (obligations, reasons)."""
+
+    what = "code"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"not one of the {self.what} of the vocabulary: {code!r}")
+        self.code = code
+
+
+class ObligationError(VocabularyError):
+    what = "obligations"
+
+
+class ReasonError(VocabularyError):
+    what = "reasons"

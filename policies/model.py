@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from policies.canonical import ascii_keyed_digest
+
+if TYPE_CHECKING:  # obligations name periods: the import runs the other way at run time
+    from policies.obligations import Obligation
+    from policies.reasons import Reason
+
+_Coded = TypeVar("_Coded", "Reason", "Obligation")
 
 
 class Effect(enum.Enum):
@@ -34,7 +41,7 @@ class Period:
         return starts_ok and ends_ok
 
     def label(self) -> str:
-        """`<start>/<end>` in epoch ms, `..` for an open side (used in obligation strings)."""
+        """`<start>/<end>` in epoch ms, `..` for an open side (used in obligation codes)."""
         return f"{_side(self.start)}/{_side(self.end)}"
 
     def to_json(self) -> dict[str, int | None]:
@@ -144,13 +151,15 @@ class Grant:
 class Decision:
     """The answer. PERMIT only with no errors and at least one permitted type.
 
-    `decision_digest` is the hex SHA-256 of `to_json()`: what an `access.record` stores.
+    `reasons` and `obligations` are typed values of closed vocabularies (policies.reasons,
+    policies.obligations), sorted by code. `decision_digest` is the hex SHA-256 of `to_json()`,
+    which carries their codes: what an `access.record` stores.
     """
 
     effect: Effect
     permitted_types: tuple[str, ...]
-    reasons: tuple[str, ...]
-    obligations: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    obligations: tuple[Obligation, ...]
     errors: tuple[str, ...]
     input_digest: str
     policy_version: str
@@ -168,12 +177,20 @@ class Decision:
             self.policy_version,
         )
 
+    @property
+    def obligation_codes(self) -> tuple[str, ...]:
+        return tuple(o.code for o in self.obligations)
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.reasons)
+
 
 def decision_body(
     effect: Effect,
     permitted_types: tuple[str, ...],
-    reasons: tuple[str, ...],
-    obligations: tuple[str, ...],
+    reasons: tuple[Reason, ...],
+    obligations: tuple[Obligation, ...],
     errors: tuple[str, ...],
     input_digest: str,
     policy_version: str,
@@ -181,8 +198,8 @@ def decision_body(
     return {
         "effect": effect.value,
         "permitted_types": list(permitted_types),
-        "reasons": list(reasons),
-        "obligations": list(obligations),
+        "reasons": [r.code for r in reasons],
+        "obligations": [o.code for o in obligations],
         "errors": list(errors),
         "input_digest": input_digest,
         "policy_version": policy_version,
@@ -192,22 +209,40 @@ def decision_body(
 def make_decision(
     effect: Effect,
     permitted_types: tuple[str, ...],
-    reasons: tuple[str, ...],
-    obligations: tuple[str, ...],
+    reasons: Iterable[Reason],
+    obligations: Iterable[Obligation],
     errors: tuple[str, ...],
     input_digest: str,
     policy_version: str,
 ) -> Decision:
-    """Build a Decision and its digest. A DENY never carries permitted types."""
+    """Build a Decision and its digest. A DENY never carries permitted types. Reasons and
+    obligations are kept once each, sorted by code (the digest pins their order)."""
     types = permitted_types if effect is Effect.PERMIT else ()
-    body = decision_body(effect, types, reasons, obligations, errors, input_digest, policy_version)
+    reason_codes, reasons_ = _by_code(reasons)
+    obligation_codes, obligations_ = _by_code(obligations)
+    body = {  # decision_body, with each code computed once (decide is on the hot path)
+        "effect": effect.value,
+        "permitted_types": list(types),
+        "reasons": reason_codes,
+        "obligations": obligation_codes,
+        "errors": list(errors),
+        "input_digest": input_digest,
+        "policy_version": policy_version,
+    }
     return Decision(
         effect,
         types,
-        reasons,
-        obligations,
+        reasons_,
+        obligations_,
         errors,
         input_digest,
         policy_version,
         ascii_keyed_digest(body),
     )
+
+
+def _by_code(values: Iterable[_Coded]) -> tuple[list[str], tuple[_Coded, ...]]:
+    """The codes, sorted and distinct, and the values in that order."""
+    by_code = {v.code: v for v in values}
+    codes = sorted(by_code)
+    return codes, tuple(by_code[c] for c in codes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from policies.basis import Bases, collect_bases
 from policies.canonical import MAX_SAFE_INTEGER, ascii_keyed_digest
@@ -18,10 +19,24 @@ from policies.document import Basis, Rule
 from policies.errors import EncodingError
 from policies.facts import Facts
 from policies.model import Decision, Effect, Request, make_decision
+from policies.obligations import AUDIT, REFERENCED_ONLY, BreakGlassUntil, Obligation
+from policies.reasons import (
+    BreakGlassUsed,
+    Denied,
+    DenyCause,
+    Reason,
+    RuleApplied,
+    Withheld,
+    WithheldCause,
+)
 
 MINUTE_MS = 60_000
-REFERENCED_ONLY = "referenced-only"
-DENY_OBLIGATIONS = ("audit",)  # denials are recorded too (audit before release, ARCHITECTURE §1)
+# Reasons are immutable: each is built once and shared between decisions (decide is hot).
+_rule = lru_cache(maxsize=256)(RuleApplied)
+_withheld = lru_cache(maxsize=1024)(Withheld)
+_denied = lru_cache(maxsize=None)(Denied)  # one per DenyCause
+DENY_OBLIGATIONS: tuple[Obligation, ...] = (AUDIT,)
+"""Denials are recorded too (audit before release, ARCHITECTURE §1)."""
 
 
 def input_digest(request: Request, facts: Facts, now: int) -> str:
@@ -43,19 +58,28 @@ class _Answer:
     digest: str
     version: str
 
-    def deny(self, reasons: list[str], errors: tuple[str, ...] = ()) -> Decision:
+    def deny(
+        self, reasons: list[Reason], cause: DenyCause, errors: tuple[str, ...] = ()
+    ) -> Decision:
         # DENY carries the audit obligation only: a denial is recorded, nothing is released.
-        reasons_ = tuple(sorted(set(reasons)))
         return make_decision(
-            Effect.DENY, (), reasons_, DENY_OBLIGATIONS, errors, self.digest, self.version
+            Effect.DENY,
+            (),
+            [*reasons, _denied(cause)],
+            DENY_OBLIGATIONS,
+            errors,
+            self.digest,
+            self.version,
         )
 
-    def permit(self, types: Set[str], reasons: list[str], obligations: Set[str]) -> Decision:
+    def permit(
+        self, types: Set[str], reasons: list[Reason], obligations: Set[Obligation]
+    ) -> Decision:
         return make_decision(
             Effect.PERMIT,
             tuple(sorted(types)),
-            tuple(sorted(set(reasons))),
-            tuple(sorted(obligations)),
+            reasons,
+            obligations,
             (),
             self.digest,
             self.version,
@@ -71,26 +95,28 @@ def decide(request: Request, facts: Facts, now: int) -> Decision:
     digest, errors = _digest_and_errors(request, facts, now)
     answer = _Answer(digest, facts.policy.version)
     if errors:
-        return answer.deny(["deny:error"], errors)
+        return answer.deny([], DenyCause.ERROR, errors)
     if facts.members is not None and request.requester_org not in facts.members:
-        return answer.deny(["deny:unknown-member"])
+        return answer.deny([], DenyCause.UNKNOWN_MEMBER)
     rule = facts.policy.rule(request.requester_role, request.purpose)
     if rule is None:
-        return answer.deny(["deny:no-policy-rule"])
+        return answer.deny([], DenyCause.NO_POLICY_RULE)
     wanted = frozenset(request.resource_types)
     allowed = wanted & (rule.resource_types | rule.referenced_types)
-    reasons = [rule.rule_id, *(f"withheld:{t}:policy" for t in wanted - allowed)]
+    reasons: list[Reason] = [_rule(request.requester_role, request.purpose)]
+    reasons += (_withheld(t, WithheldCause.POLICY) for t in wanted - allowed)
     if not allowed & rule.resource_types:
-        return answer.deny([*reasons, "deny:types-not-in-policy"])
+        return answer.deny(reasons, DenyCause.TYPES_NOT_IN_POLICY)
     if request.break_glass:
         return _break_glass(request, rule, allowed, now, reasons, answer)
     bases = collect_bases(request, facts, rule, allowed, now)
     reasons += bases.reasons
     if bases.ref_problem is not None:
-        return answer.deny([*reasons, bases.ref_problem])
+        return answer.deny(reasons, bases.ref_problem)
     permitted = _permitted(rule, allowed, bases, reasons)
     if not permitted:
-        return answer.deny([*reasons, *_deny_causes(rule, bases, allowed)])
+        causes = _deny_causes(rule, bases, allowed)
+        return answer.deny([*reasons, *map(_denied, causes[1:])], causes[0])
     obligations = set(rule.obligations) | bases.obligations_for(permitted, rule.basis)
     if permitted & rule.referenced_types:
         obligations.add(REFERENCED_ONLY)
@@ -106,29 +132,39 @@ def _digest_and_errors(request: Request, facts: Facts, now: int) -> tuple[str, t
     return digest, errors + _request_errors(request) + facts.errors
 
 
-def _permitted(rule: Rule, allowed: frozenset[str], bases: Bases, reasons: list[str]) -> set[str]:
+def _permitted(
+    rule: Rule, allowed: frozenset[str], bases: Bases, reasons: list[Reason]
+) -> set[str]:
     permitted: set[str] = set()
     for rtype in sorted(allowed):
         if rtype in bases.denied:
-            reasons.append(f"withheld:{rtype}:consent")
+            reasons.append(_withheld(rtype, WithheldCause.CONSENT))
         elif rule.basis is not Basis.POLICY and rtype not in bases.permitted:
-            reasons.append(f"withheld:{rtype}:no-basis")
+            reasons.append(_withheld(rtype, WithheldCause.NO_BASIS))
         else:
             permitted.add(rtype)
     # Referenced types only travel with what references them: no primary type, nothing to follow.
     if not permitted & rule.resource_types:
-        reasons.extend(f"withheld:{t}:unreferenced" for t in sorted(permitted))
+        reasons.extend(_withheld(t, WithheldCause.UNREFERENCED) for t in sorted(permitted))
         return set()
     return permitted
 
 
-def _deny_causes(rule: Rule, bases: Bases, allowed: frozenset[str]) -> list[str]:
+_NO_BASIS = {
+    Basis.CONSENT: DenyCause.NO_CONSENT,
+    Basis.GRANT: DenyCause.NO_GRANT,
+    Basis.CONSENT_OR_GRANT: DenyCause.NO_CONSENT_OR_GRANT,
+}
+
+
+def _deny_causes(rule: Rule, bases: Bases, allowed: frozenset[str]) -> list[DenyCause]:
+    """Why nothing is permitted (at least one cause)."""
     causes = []
     if bases.denied & allowed:
-        causes.append("deny:consent-denies")
+        causes.append(DenyCause.CONSENT_DENIES)
     if allowed - bases.denied - bases.permitted and rule.basis is not Basis.POLICY:
-        causes.append(f"deny:no-{rule.basis.value}")
-    return causes or ["deny:nothing-permitted"]
+        causes.append(_NO_BASIS[rule.basis])
+    return causes or [DenyCause.NOTHING_PERMITTED]
 
 
 def _break_glass(
@@ -136,23 +172,23 @@ def _break_glass(
     rule: Rule,
     allowed: frozenset[str],
     now: int,
-    reasons: list[str],
+    reasons: list[Reason],
     answer: _Answer,
 ) -> Decision:
     """Emergency access: the rule's types without a basis and despite patient denies, time-boxed."""
     glass = rule.break_glass
     if glass is None:
-        return answer.deny([*reasons, "deny:break-glass-not-allowed"])
+        return answer.deny(reasons, DenyCause.BREAK_GLASS_NOT_ALLOWED)
     started = now if request.break_glass_started is None else request.break_glass_started
     until = started + glass.minutes * MINUTE_MS
     if started > now:
-        return answer.deny([*reasons, "deny:break-glass-in-future"])
+        return answer.deny(reasons, DenyCause.BREAK_GLASS_IN_FUTURE)
     if now >= until:
-        return answer.deny([*reasons, "deny:break-glass-expired"])
-    obligations = {*rule.obligations, *glass.obligations, f"break-glass-until:{until}"}
+        return answer.deny(reasons, DenyCause.BREAK_GLASS_EXPIRED)
+    obligations = {*rule.obligations, *glass.obligations, BreakGlassUntil(until)}
     if allowed & rule.referenced_types:
         obligations.add(REFERENCED_ONLY)
-    return answer.permit(allowed, [*reasons, "break-glass"], obligations)
+    return answer.permit(allowed, [*reasons, BreakGlassUsed()], obligations)
 
 
 def _request_errors(request: Request) -> tuple[str, ...]:

@@ -8,9 +8,8 @@ Type-level conditions (period, actor, action, purpose, class) decide whether a p
 to a resource type. Data-level conditions (securityLabel, code, dataPeriod, data references) select
 a part of the data, which a decision at type level cannot cut out: they become obligations the
 custodian's gateway applies when it assembles the release. A deny over a part becomes
-`redact:<label>`, `exclude-period:<start>/<end>`, `exclude-code:<system>|<code>` or
-`exclude-data:<meaning>:<ref>`; a permit over a part (an exception inside a deny) becomes the
-matching `limit-*` obligation. When the request states its data period or security labels, such a
+`Exclude(part)`; a permit over a part (an exception inside a deny) becomes `Limit(part)`, where a
+part is a `SecurityLabel`, `DataPeriod`, `ContentCode` or `DataReference` (policies.obligations). When the request states its data period or security labels, such a
 condition is settled here instead: disjoint means the provision does not apply, fully covered
 means it applies to the whole type.
 """
@@ -19,10 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from policies.consent import Actor, Provision
 from policies.model import Effect, Request
+from policies.obligations import (
+    ContentCode,
+    DataPart,
+    DataPeriod,
+    DataReference,
+    Exclude,
+    Limit,
+    Obligation,
+    SecurityLabel,
+)
 
 # Consent actions that cover releasing data to another organisation; "collect" and "correct" do not.
 RELEASE_ACTIONS = frozenset({"access", "disclose"})
@@ -33,18 +43,27 @@ class Verdict:
     """What a consent says about one resource type.
 
     `effect` None: neither permit nor deny, though `obligations` may still withhold a part of the
-    data (`redact:`, `exclude-*`), whatever basis permits the type. `limit-*` obligations only bind
-    a release that rests on this consent.
+    data (`Exclude`), whatever basis permits the type. `Limit` obligations only bind a release
+    that rests on this consent.
     """
 
     effect: Effect | None
-    obligations: frozenset[str]
+    obligations: frozenset[Obligation]
 
+
+# Parts and obligations are immutable and the same ones recur in every decision over one
+# consent: each is built once (decide is on the hot path).
+_label = lru_cache(maxsize=1024)(SecurityLabel)
+_period = lru_cache(maxsize=1024)(DataPeriod)
+_code = lru_cache(maxsize=4096)(ContentCode)
+_exclude = lru_cache(maxsize=4096)(Exclude)
+_limit = lru_cache(maxsize=4096)(Limit)
 
 NO_VERDICT = Verdict(None, frozenset())
 DENIED = Verdict(Effect.DENY, frozenset())
 PERMITTED = Verdict(Effect.PERMIT, frozenset())
-_WHOLE: frozenset[str] = frozenset()
+_WHOLE: frozenset[DataPart] = frozenset()
+_NO_TYPES: frozenset[str] = frozenset()
 
 
 class Context(NamedTuple):
@@ -66,7 +85,7 @@ def whole_types(node: Provision, ctx: Context, types: frozenset[str]) -> frozens
     Requires: no children and not `node.data_level` (the fast path of `evaluate` for such nodes).
     """
     if _match(node, ctx) is None:
-        return _WHOLE
+        return _NO_TYPES
     return types if node.classes is None else types & node.classes
 
 
@@ -99,7 +118,7 @@ def _evaluate(
     return out
 
 
-def _own(effect: Effect, parts: frozenset[str], parent: Verdict) -> Verdict | None:
+def _own(effect: Effect, parts: frozenset[DataPart], parent: Verdict) -> Verdict | None:
     """This node's verdict given its parent's; None when it changes nothing."""
     if not parts:
         return Verdict(effect, frozenset())
@@ -107,10 +126,10 @@ def _own(effect: Effect, parts: frozenset[str], parent: Verdict) -> Verdict | No
         if parent.effect is Effect.DENY:
             return None  # denying a part of what is already denied changes nothing
         # Under a permit, or alone: the part is withheld whatever basis permits the type.
-        return Verdict(parent.effect, parent.obligations | {_deny_obligation(p) for p in parts})
+        return Verdict(parent.effect, parent.obligations | {_exclude(p) for p in parts})
     if parent.effect is Effect.PERMIT:
         return None  # conservative: the parent's permit (and its limits) stands
-    return Verdict(Effect.PERMIT, frozenset(_limit_obligation(p) for p in parts))
+    return Verdict(Effect.PERMIT, frozenset(_limit(p) for p in parts))
 
 
 def _combine(verdicts: list[Verdict]) -> Verdict:
@@ -119,12 +138,12 @@ def _combine(verdicts: list[Verdict]) -> Verdict:
         return verdicts[0]
     if any(v.effect is Effect.DENY for v in verdicts):
         return DENIED
-    obligations: frozenset[str] = frozenset().union(*(v.obligations for v in verdicts))
+    obligations: frozenset[Obligation] = frozenset().union(*(v.obligations for v in verdicts))
     permits = any(v.effect is Effect.PERMIT for v in verdicts)
     return Verdict(Effect.PERMIT if permits else None, obligations)
 
 
-def _match(node: Provision, ctx: Context) -> frozenset[str] | None:
+def _match(node: Provision, ctx: Context) -> frozenset[DataPart] | None:
     """None when a type-level condition fails; else the data-level parts it selects (empty: all)."""
     request = ctx.request
     if node.recipients and not any(_is_requester(a, request) for a in node.recipients):
@@ -142,24 +161,24 @@ def _match(node: Provision, ctx: Context) -> frozenset[str] | None:
     return _data_parts(node, request)
 
 
-def _data_parts(node: Provision, request: Request) -> frozenset[str] | None:
+def _data_parts(node: Provision, request: Request) -> frozenset[DataPart] | None:
     """The data-level parts a provision selects; None when the request's data is disjoint."""
-    parts: set[str] = set()
+    parts: set[DataPart] = set()
     if node.security_labels:
         labels = node.security_labels
         if request.security_labels is not None:
             labels = tuple(x for x in labels if x in request.security_labels)
             if not labels:
                 return None
-        parts.update(f"label:{x}" for x in labels)
+        parts.update(_label(x) for x in labels)
     if node.data_period is not None:
         wanted = request.data_period
         if wanted is not None and not node.data_period.overlaps(wanted):
             return None
         if wanted is None or not node.data_period.covers(wanted):
-            parts.add(f"period:{node.data_period.label()}")
-    parts.update(f"code:{c}" for c in node.codes)
-    parts.update(f"data:{d}" for d in node.data)
+            parts.add(_period(node.data_period))
+    parts.update(_code(c) for c in node.codes)
+    parts.update(_data_reference(d) for d in node.data)
     return frozenset(parts)
 
 
@@ -167,25 +186,7 @@ def _is_requester(actor: Actor, request: Request) -> bool:
     return actor.org == request.requester_org or actor.role == request.requester_role
 
 
-_DENY_PREFIX = {
-    "label": "redact:",
-    "period": "exclude-period:",
-    "code": "exclude-code:",
-    "data": "exclude-data:",
-}
-_LIMIT_PREFIX = {
-    "label": "limit-label:",
-    "period": "limit-period:",
-    "code": "limit-code:",
-    "data": "limit-data:",
-}
-
-
-def _deny_obligation(part: str) -> str:
-    kind, _, value = part.partition(":")
-    return _DENY_PREFIX[kind] + value
-
-
-def _limit_obligation(part: str) -> str:
-    kind, _, value = part.partition(":")
-    return _LIMIT_PREFIX[kind] + value
+@lru_cache(maxsize=1024)
+def _data_reference(data: str) -> DataReference:
+    meaning, _, reference = data.partition(":")  # the parser writes "meaning:reference"
+    return DataReference(meaning, reference)

@@ -19,6 +19,7 @@ from gateway.api.deps import PeerDep, Services, ensure_releasable, json_body, pe
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services.exchange import Exchange, open_exchange, unavailable
 from gateway.services.inbox import accept_delivery
+from gateway.services.obligations import header_value
 from gateway.services.release import Ask, Custodian
 
 JOSE_JSON = "application/jose+json"
@@ -106,7 +107,7 @@ async def query(request: Request) -> Response:
     released = await Custodian(ex).query(peer, ask)
     headers = {
         ACCESS_TX_HEADER: released.access_tx,
-        OBLIGATIONS_HEADER: ",".join(released.obligations),
+        OBLIGATIONS_HEADER: header_value(released.obligations),
     }
     return Response(released.envelope, headers=headers, media_type=JOSE_JSON)
 

@@ -12,11 +12,10 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from policies import Decision, Effect, Request
+from policies import ConsentApplied, Decision, Denied, Effect, GrantApplied, Request
 
 CODE_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 """The ledger's format of codes (obligations, reasons): ledger/validation/fields.py."""
-BASIS_PREFIXES = ("consent:", "grant:")
 
 
 def ledger_code(text: str) -> str:
@@ -33,8 +32,12 @@ def ledger_code(text: str) -> str:
 def basis_ids(decision: Decision, recorded: Collection[str]) -> list[str]:
     """Consent and grant ids the decision rests on, limited to those on the ledger (a custodian's
     consent that could not be recorded is still enforced, but cannot be named as a basis)."""
-    ids = [r.split(":", 1)[1] for r in decision.reasons if r.startswith(BASIS_PREFIXES)]
-    return sorted({i for i in ids if i in recorded})
+    ids = set()
+    for reason in decision.reasons:
+        match reason:
+            case ConsentApplied(consent_id=found) | GrantApplied(grant_id=found):
+                ids.add(found)
+    return sorted(ids & set(recorded))
 
 
 def access_body(
@@ -57,14 +60,14 @@ def access_body(
         "decision": decision.effect.value,
         "basis": basis,
         "policy_version": ledger_code(decision.policy_version),
-        "obligations": sorted({ledger_code(o) for o in decision.obligations}),
+        "obligations": sorted({ledger_code(o.code) for o in decision.obligations}),
         "break_glass": request.break_glass,
         "decision_digest": decision.decision_digest,
     }
     if envelope_digest is not None:
         body["envelope_digest"] = envelope_digest
     if not permit:
-        causes = [r for r in decision.reasons if r.startswith("deny:")] or ["deny"]
+        causes = [r.code for r in decision.reasons if isinstance(r, Denied)] or ["deny"]
         body["reason"] = ledger_code(causes[0])
     if request.consent_ref is not None:
         body["consent_ref"] = request.consent_ref

@@ -28,6 +28,7 @@ from gateway.services.consent_sync import ConsentSync
 from gateway.services.facts import FactsSource
 from gateway.services.ledger import LedgerService
 from gateway.services.patients import PatientIndex
+from gateway.services.pseudonyms import release_key
 from gateway.settings import Settings
 from gateway.store.fhir_store import StoredResource
 from ledger.state import Member, member
@@ -89,6 +90,8 @@ class Exchange:
     kid: str
     encryption_jwk: dict[str, str]
     patient_key: bytes
+    release_key: bytes
+    """This member's own key for release pseudonyms (``release.release_key``); never shared."""
     ledger: LedgerService
     fhir: FhirService
     directory: MemberDirectory
@@ -165,6 +168,7 @@ def open_exchange(
         kid=signing_kid(signing.public_key()),
         encryption_jwk=read_jwk(settings.keys.encryption_key),
         patient_key=patient_key,
+        release_key=release_key(signing),
         ledger=ledger,
         fhir=fhir,
         directory=directory,

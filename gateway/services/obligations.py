@@ -1,31 +1,49 @@
-"""What a permit's obligations do to the released resources (pure: rows in, bundle bytes out).
+"""The one enforcement point: (decision, stored rows) -> the bytes released, for every route.
 
-The policy decides; this module carries the decision out on the data. Narrowing to the permitted
-types happens at the fetch. Here: ``referenced-only`` keeps a referenced type (Patient for an
-insurer's claims) only where a primary resource references it; ``redact:<label>`` drops resources
-carrying that security label; ``exclude-*`` / ``limit-*`` drop resources by date, code or reference
-(a resource whose date or codes cannot be read is dropped by an exclusion it might match: fail
-closed); ``deidentify`` runs `policies.deidentify` over the whole bundle. An obligation this module
-does not know withholds everything. Without data obligations the stored bytes are concatenated
-untouched (the hot path never parses them).
+Query, deliver and any later route (bulk, subscriptions) call `released` and nothing else, so the
+same decision over the same records releases the same bytes whichever way they leave. The
+decision's obligations are matched by type (policies.obligations): `ReferencedOnly` keeps a
+referenced type (Patient for an insurer's claims) only where a primary resource references it;
+`Exclude` drops what lies in a data part (a security label, a period, a code, a reference) and
+`Limit` keeps only what surely lies in it (a resource whose date or codes cannot be read is dropped
+either way: fail closed); `Deidentify` runs `policies.deidentify_bundle` last. `Audit`,
+`NotifyPatient` and `BreakGlassUntil` act around the release, not on its data. An obligation this
+module does not know releases nothing, as does a decision that is not a permit.
+
+Entries are ordered by (type, id) and only the permitted types pass. Without data obligations
+the stored bytes are concatenated untouched: the hot path never parses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from policies import deidentify
+from gateway.fhir.index import date_of
+from policies import (
+    Audit,
+    BreakGlassUntil,
+    ContentCode,
+    DataPart,
+    DataPeriod,
+    DataReference,
+    Decision,
+    Deidentify,
+    Effect,
+    Exclude,
+    Limit,
+    NotifyPatient,
+    Obligation,
+    ReferencedOnly,
+    SecurityLabel,
+)
+from policies.deidentify import Pseudonym, deidentify_bundle
 
-NO_DATA_EFFECT = frozenset({"audit", "notify-patient"})
-BREAK_GLASS_PREFIX = "break-glass-until:"
-REFERENCED_ONLY = "referenced-only"
-DEIDENTIFY = "deidentify"
-FILTER_PREFIXES = ("redact:", "exclude-", "limit-")
+Filter = Exclude | Limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,45 +56,91 @@ class Row:
     date: str | None
 
 
-Pseudonym = Callable[[str], str]
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """What a release needs besides the decision and the rows: the custodian's base URL (entries'
+    `fullUrl` is `<base>/fhir/<type>/<id>`), the rule's referenced types, and the keyed
+    pseudonym for this recipient (used under `Deidentify`)."""
+
+    base: str
+    referenced_types: frozenset[str]
+    pseudonym: Pseudonym
 
 
-def data_obligations(obligations: Iterable[str]) -> list[str]:
-    """The obligations that change what is released."""
-    return [
-        o for o in obligations if o not in NO_DATA_EFFECT and not o.startswith(BREAK_GLASS_PREFIX)
-    ]
+@dataclass(slots=True)
+class _Plan:
+    referenced_only: bool = False
+    deidentify: bool = False
+    filters: tuple[Filter, ...] = ()
+
+    @property
+    def touches_data(self) -> bool:
+        return self.referenced_only or self.deidentify or bool(self.filters)
 
 
-def release_bundle(
-    rows: Sequence[Row],
-    obligations: Sequence[str],
-    *,
-    base: str,
-    referenced_types: frozenset[str],
-    pseudonym: Pseudonym,
-) -> bytes:
-    """The searchset Bundle released under ``obligations``. Requires ``rows`` already narrowed to
-    the permitted types."""
-    todo = data_obligations(obligations)
-    if not todo:
-        return _concatenated(rows, base)
-    if any(not _known(o) for o in todo):
-        return _concatenated([], base)  # an obligation we cannot honour: release nothing
-    parsed = [(row, orjson.loads(row.body)) for row in rows]
-    for obligation in todo:
-        if obligation == REFERENCED_ONLY:
-            parsed = _referenced_only(parsed, referenced_types)
-        elif obligation != DEIDENTIFY:
-            parsed = [(r, d) for r, d in parsed if _kept(obligation, r, d)]
-    bundle = _bundle([(f"{base}/fhir/{r.type}/{r.id}", d) for r, d in parsed])
-    if DEIDENTIFY in todo:
-        bundle = deidentify(bundle, pseudonym)
+def _plan(obligations: Iterable[Obligation]) -> _Plan | None:
+    """What the obligations do to the data; None when one of them is not known here."""
+    plan = _Plan()
+    for obligation in obligations:
+        match obligation:
+            case Audit() | NotifyPatient() | BreakGlassUntil():
+                pass  # honoured around the release (the access.record, the patient's log)
+            case ReferencedOnly():
+                plan.referenced_only = True
+            case Deidentify():
+                plan.deidentify = True
+            case Exclude() | Limit():
+                plan.filters += (obligation,)
+            case _:
+                return None
+    return plan
+
+
+def released(decision: Decision, rows: Iterable[Row], audience: Audience) -> bytes:
+    """The searchset Bundle that leaves under ``decision`` (the empty one unless it permits)."""
+    plan = _plan(decision.obligations)
+    if decision.effect is not Effect.PERMIT or plan is None:
+        return _concatenated([], audience.base)
+    permitted = frozenset(decision.permitted_types)
+    kept = sorted((r for r in rows if r.type in permitted), key=lambda r: (r.type, r.id))
+    if not plan.touches_data:
+        return _concatenated(kept, audience.base)
+    parsed = [(row, orjson.loads(row.body)) for row in kept]
+    if plan.referenced_only:
+        parsed = _referenced_only(parsed, audience.referenced_types)
+    for rule in plan.filters:
+        parsed = [(r, d) for r, d in parsed if _kept(rule, r, d)]
+    bundle = _bundle([(f"{audience.base}/fhir/{r.type}/{r.id}", d) for r, d in parsed])
+    if plan.deidentify:
+        bundle = deidentify_bundle(bundle, audience.pseudonym)
     return orjson.dumps(bundle)
 
 
-def _known(obligation: str) -> bool:
-    return obligation in (REFERENCED_ONLY, DEIDENTIFY) or obligation.startswith(FILTER_PREFIXES)
+def header_value(obligations: Iterable[Obligation]) -> str:
+    """``X-Medgate-Obligations``: the codes, sorted, joined by ","; in each code "%", "," and every
+    byte outside visible ASCII are percent-encoded (UTF-8), so any code survives the header."""
+    return ",".join(sorted(_header_safe(o.code) for o in obligations))
+
+
+def _header_safe(code: str) -> str:
+    if all(33 <= ord(c) <= 126 and c not in "%," for c in code):
+        return code  # the common case: every code of the default policy
+    return "".join(
+        chr(b) if 33 <= b <= 126 and chr(b) not in "%," else f"%{b:02X}" for b in code.encode()
+    )
+
+
+def rows_of_bundle(bundle: dict[str, Any]) -> list[Row]:
+    """The resources of a client's Bundle as rows, encoded and indexed as the store does, so a
+    delivered Bundle is released exactly as the same stored records would be."""
+    rows = []
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            rid = resource.get("id")
+            body = orjson.dumps(resource)
+            rows.append(Row(resource["resourceType"], str(rid or ""), body, date_of(resource)))
+    return rows
 
 
 def _concatenated(rows: Sequence[Row], base: str) -> bytes:
@@ -120,40 +184,35 @@ def references(value: Any) -> set[str]:
 def _referenced_only(
     parsed: list[tuple[Row, Any]], referenced_types: frozenset[str]
 ) -> list[tuple[Row, Any]]:
-    primary = [(r, d) for r, d in parsed if r.type not in referenced_types]
     wanted: set[str] = set()
-    for _, data in primary:
-        wanted |= references(data)
-    follow = [
-        (r, d) for r, d in parsed if r.type in referenced_types and f"{r.type}/{r.id}" in wanted
+    for row, data in parsed:
+        if row.type not in referenced_types:
+            wanted |= references(data)
+    return [
+        (r, d) for r, d in parsed if r.type not in referenced_types or f"{r.type}/{r.id}" in wanted
     ]
-    return primary + follow
 
 
-def _kept(obligation: str, row: Row, data: Any) -> bool:
-    kind, _, arg = obligation.partition(":")
-    if kind == "redact":
-        return arg not in _labels(data)
-    limit = kind.startswith("limit-")
-    matches = _matches(kind.removeprefix("limit-").removeprefix("exclude-"), arg, row, data)
-    if (
-        matches is None
-    ):  # cannot tell: a limit keeps only what surely matches, an exclusion drops it
+def _kept(rule: Filter, row: Row, data: Any) -> bool:
+    matches = _matches(rule.part, row, data)
+    if matches is None:  # cannot tell: a limit keeps only what surely matches, an exclusion drops
         return False
-    return matches if limit else not matches
+    return matches if isinstance(rule, Limit) else not matches
 
 
-def _matches(what: str, arg: str, row: Row, data: Any) -> bool | None:
-    if what == "label":
-        return arg in _labels(data)
-    if what == "period":
-        return _in_period(row.date, arg)
-    if what == "code":
-        return arg in _codings(data)
-    if what == "data":
-        ref = arg.split(":", 1)[-1]
-        return ref == f"{row.type}/{row.id}" or ref in references(data)
-    return None
+def _matches(part: DataPart, row: Row, data: Any) -> bool | None:
+    match part:
+        case SecurityLabel(label):
+            return label in _labels(data)
+        case DataPeriod(period):
+            day = _day_ms(row.date)
+            return None if day is None else period.contains(day)
+        case ContentCode(coding):
+            return coding in _codings(data)
+        case DataReference(_, reference):
+            return reference == f"{row.type}/{row.id}" or reference in references(data)
+        case _:
+            return None
 
 
 def _labels(data: Any) -> set[str]:
@@ -179,13 +238,11 @@ def _codings(value: Any) -> set[str]:
     return found
 
 
-def _in_period(day: str | None, label: str) -> bool | None:
-    """Whether the resource's day lies in ``<start>/<end>`` (epoch ms, ``..`` open); None: no date."""
+def _day_ms(day: str | None) -> int | None:
+    """The resource's index day (YYYY-MM-DD) in epoch ms; None when it has none."""
     if day is None:
         return None
     try:
-        ms = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
-        start, end = (None if side == ".." else int(side) for side in label.split("/", 1))
+        return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
     except ValueError:
         return None
-    return (start is None or start <= ms) and (end is None or ms < end)

@@ -23,11 +23,12 @@ from gateway.errors import BadRequestError, GatewayError
 from gateway.fhir.validation import parse_resource
 from gateway.identity.pseudonym import patient_ref
 from gateway.peers.client import PeerResponse
-from gateway.peers.errors import ACCESS_TX_HEADER, BadPeerAnswer, PeerRefusal
+from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER, BadPeerAnswer, PeerRefusal
 from gateway.services.exchange import Exchange, recipient_of
-from gateway.services.release import Custodian, pseudonym_for
+from gateway.services.obligations import released, rows_of_bundle
+from gateway.services.release import Custodian, audience_for
 from ledger.state import Member
-from policies import Decision, Effect, Request, decide, deidentify
+from policies import Decision, Effect, Request, decide
 
 JOSE_JSON = "application/jose+json"
 FHIR_JSON = "application/fhir+json"
@@ -86,7 +87,7 @@ async def query(
     return QueryResult(
         opened.payload,
         answer.headers.get(ACCESS_TX_HEADER.lower(), ""),
-        answer.headers.get("x-medgate-obligations", ""),
+        answer.headers.get(OBLIGATIONS_HEADER.lower(), ""),
     )
 
 
@@ -196,27 +197,14 @@ def _seal_groups(
 ) -> dict[str, bytes]:
     """One envelope per distinct payload, sealed for every recipient that receives it."""
     groups: dict[bytes, list[Member]] = {}
+    rows = rows_of_bundle(bundle)
     for target, request, decision in decisions:
         if decision.effect is Effect.PERMIT:
-            payload = _payload(ex, bundle, decision, request.requester_org)
+            # The one enforcement point, exactly as a query for the same records releases them.
+            payload = released(decision, rows, audience_for(ex, request))
             groups.setdefault(payload, []).append(target)
     out: dict[str, bytes] = {}
     for payload, targets in groups.items():
         sealed = seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(t) for t in targets])
         out.update((t.org, sealed) for t in targets)
     return out
-
-
-def _payload(ex: Exchange, bundle: dict[str, object], decision: Decision, requester: str) -> bytes:
-    """The Bundle narrowed to the permitted types, de-identified when the decision says so."""
-    permitted = set(decision.permitted_types)
-    entries = bundle.get("entry")
-    kept = [
-        e
-        for e in (entries if isinstance(entries, list) else ())
-        if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") in permitted
-    ]
-    narrowed: dict[str, object] = {**bundle, "entry": kept}
-    if "deidentify" in decision.obligations:
-        narrowed = deidentify(narrowed, pseudonym_for(ex, requester))
-    return orjson.dumps(narrowed)

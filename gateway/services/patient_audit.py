@@ -20,8 +20,8 @@ from ledger.ids import NodeId, PatientRef
 from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.state import AccessRecord, access_for_patient
 from ledger.storage.base import StoredEntry
+from policies import NOTIFY_PATIENT
 
-NOTIFY_PATIENT = "notify-patient"
 PROVEN = "proven"
 PENDING = "pending"
 
@@ -63,7 +63,7 @@ class AuditEntry:
             "decision": r.decision,
             "basis": list(r.basis),
             "obligations": list(r.obligations),
-            "notify_patient": NOTIFY_PATIENT in r.obligations,
+            "notify_patient": NOTIFY_PATIENT.code in r.obligations,  # the ledger holds codes
             "break_glass": r.break_glass,
             "reason": r.reason,
             "policy_version": r.policy_version,

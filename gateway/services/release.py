@@ -9,8 +9,6 @@ exactly what left.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,9 +19,10 @@ from gateway.fhir.search import SearchQuery
 from gateway.peers.errors import AccessDenied
 from gateway.services.access_record import access_body, basis_ids
 from gateway.services.exchange import Exchange, recipient_of
-from gateway.services.obligations import Pseudonym, Row, release_bundle
+from gateway.services.obligations import Audience, Row, released
+from gateway.services.pseudonyms import Pseudonym, keyed_pseudonym
 from ledger.state import Member
-from policies import Decision, Effect, Request, decide
+from policies import Decision, Denied, Effect, Obligation, Request, decide
 
 MAX_ROWS_PER_TYPE = 10_000
 INLINE_SEAL_BYTES = 256 * 1024
@@ -46,7 +45,7 @@ class Ask:
 class Released:
     envelope: bytes
     access_tx: str
-    obligations: tuple[str, ...]
+    obligations: tuple[Obligation, ...]
 
 
 def fetch_rows(ex: Exchange, patient_ref: str, types: Sequence[str]) -> list[Row]:
@@ -60,13 +59,18 @@ def fetch_rows(ex: Exchange, patient_ref: str, types: Sequence[str]) -> list[Row
 
 
 def pseudonym_for(ex: Exchange, requester: str) -> Pseudonym:
-    """A keyed pseudonym of person references, per requester (two agencies cannot link)."""
+    """Keyed pseudonyms of ids and references, per requester (two agencies cannot link)."""
+    return keyed_pseudonym(ex.release_key, requester)
 
-    def pseudonym(reference: str) -> str:
-        mac = hmac.new(ex.patient_key, f"{requester}|{reference}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
 
-    return pseudonym
+def audience_for(ex: Exchange, request: Request) -> Audience:
+    """What the enforcement point needs to release to ``request``'s requester."""
+    rule = ex.policy.rule(request.requester_role, request.purpose)
+    return Audience(
+        base=ex.settings.public_url,
+        referenced_types=frozenset() if rule is None else rule.referenced_types,
+        pseudonym=pseudonym_for(ex, request.requester_org),
+    )
 
 
 class Custodian:
@@ -149,16 +153,8 @@ class Custodian:
 
     def _payload(self, request: Request, decision: Decision) -> bytes:
         ex = self._ex
-        rule = ex.policy.rule(request.requester_role, request.purpose)
-        referenced = frozenset() if rule is None else rule.referenced_types
         rows = fetch_rows(ex, request.patient_ref, decision.permitted_types)
-        return release_bundle(
-            rows,
-            decision.obligations,
-            base=ex.settings.public_url,
-            referenced_types=referenced,
-            pseudonym=pseudonym_for(ex, request.requester_org),
-        )
+        return released(decision, rows, audience_for(ex, request))
 
 
 def _payload_key(request: Request, decision: Decision) -> tuple[object, ...]:
@@ -174,5 +170,5 @@ def _payload_key(request: Request, decision: Decision) -> tuple[object, ...]:
 
 
 def _deny_reasons(decision: Decision) -> tuple[str, ...]:
-    causes = tuple(r for r in decision.reasons if r.startswith("deny:"))
+    causes = tuple(r.code for r in decision.reasons if isinstance(r, Denied))
     return causes or ("deny",)

@@ -15,6 +15,7 @@ from policies.document import (
     policy_digest,
 )
 from policies.errors import PolicyDocumentError
+from policies.obligations import AUDIT, DEIDENTIFY, NOTIFY_PATIENT
 
 VALID = """
 version: "1"
@@ -36,11 +37,11 @@ def test_default_policy_holds_the_expected_defaults() -> None:
     emergency = policy.rule("hospital", "ETREAT")
     assert emergency is not None
     assert emergency.break_glass is not None
-    assert "notify-patient" in emergency.break_glass.obligations
+    assert NOTIFY_PATIENT in emergency.break_glass.obligations
     for purpose in ("PUBHLTH", "HRESCH"):
         agency = policy.rule("agency", purpose)
         assert agency is not None
-        assert "deidentify" in agency.obligations
+        assert agency.obligations == (AUDIT, DEIDENTIFY)
     assert policy.rule("insurer", "TREAT") is None
 
 

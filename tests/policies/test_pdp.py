@@ -9,6 +9,7 @@ import pytest
 from policies.facts import build_facts
 from policies.model import Effect, Period, Request
 from policies.pdp import decide, input_digest
+from policies.reasons import Denied, DenyCause
 from tests.policies.support import policy
 
 GOOD = Request("h-2", "hospital", "h-1", "pt", ("Observation",), "TREAT")
@@ -43,7 +44,7 @@ def test_bad_input_denies_with_error(request_: Request, now: Any, error: str) ->
     decision = decide(request_, build_facts(policy()), now)
     assert decision.effect is Effect.DENY
     assert decision.errors == (error,)
-    assert decision.reasons == ("deny:error",)
+    assert decision.reasons == (Denied(DenyCause.ERROR),)
     # Integers outside I-JSON have no canonical form: no input digest. Other errors have one.
     assert (decision.input_digest == "") is ("I-JSON" in error)
 

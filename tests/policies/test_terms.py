@@ -10,6 +10,7 @@ from policies.errors import FactsError
 from policies.facts import build_facts
 from policies.model import ConsentTerms, Effect, Period, Request
 from policies.pdp import decide
+from policies.reasons import Denied, DenyCause
 from policies.terms import (
     flattening_losses,
     grant_from_body,
@@ -188,7 +189,7 @@ def test_malformed_facts_deny_with_the_error() -> None:
     request = Request("h2", "hospital", "h1", "pt", ("Observation",), "TREAT")
     decision = decide(request, facts, 0)
     assert decision.effect is Effect.DENY
-    assert decision.reasons == ("deny:error",)
+    assert decision.reasons == (Denied(DenyCause.ERROR),)
     assert decision.errors == (
         "terms[0].patient_ref: must be a non-empty string",
         "grants[0].grant_id: float is not canonical JSON (floats are refused)",
