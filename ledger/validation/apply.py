@@ -21,6 +21,7 @@ from ledger.statekv import Overlay, StateChange, StateReader
 from ledger.validation import access, consent, governance, grants
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import Ctx, reject, verify_inline
+from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
 from ledger.validation.genesis_rule import apply_genesis, check_position
 from ledger.validation.prepare import Prepared, prepare
 
@@ -89,6 +90,10 @@ def apply(prepared: Prepared, index: int, state: StateReader) -> tuple[C, list[S
             changes = RULES[entry.type](Ctx(prepared, entry, index, state, sender))
     except EntryError as exc:
         return C(exc.code), []
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a rule's bug: the entry changes no state, the node goes on
+        return fault("apply", entry.tx_id, entry.type, exc), []
     changes.append(ns.nonce_row(_nonce_key(entry), index, entry.tx_id))
     return C.VALID, changes
 

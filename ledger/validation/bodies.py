@@ -18,6 +18,7 @@ from ledger.validation import fields as f
 from ledger.validation.codes import ValidationCode
 
 ROLES = frozenset({"hospital", "insurer", "agency"})
+DECISIONS = frozenset({"permit", "deny"})
 _PRIVATE_JWK = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "priv"})
 """JWK members that hold private key material: a public registry must never carry them."""
 
@@ -65,8 +66,7 @@ def member(value: object, what: str = "member") -> Mapping[str, Any]:
         | {"status"},
     )
     f.org(record["org"], f"{what}.org")
-    if record["role"] not in ROLES:
-        f.bad(f"{what}.role is not one of {sorted(ROLES)}")
+    f.one_of(record["role"], f"{what}.role", ROLES)
     f.text(record["name"], f"{what}.name")
     f.endpoint(record["endpoint"], f"{what}.endpoint")
     f.items(record["signing_keys"], f"{what}.signing_keys", signing_key, 1, 8)
@@ -79,8 +79,7 @@ def member(value: object, what: str = "member") -> Mapping[str, Any]:
 
 def quorum(value: object, what: str = "quorum") -> Mapping[str, Any]:
     rule = f.obj(value, what, _keys("rule"), _keys("k"))
-    if rule["rule"] not in RULES:
-        f.bad(f"{what}.rule is not one of {sorted(RULES)}")
+    f.one_of(rule["rule"], f"{what}.rule", RULES)
     if (rule["rule"] == RULE_K_OF_N) != ("k" in rule):
         f.bad(f"{what}.k is given exactly when the rule is K_OF_N")
     if "k" in rule and f.ms(rule["k"], f"{what}.k") < 1:
@@ -149,8 +148,8 @@ def consent_grant(body: Mapping[str, Any]) -> None:
         f.bad("grantee names neither an org nor a role")
     if "org" in grantee:
         f.org(grantee["org"], "grantee.org")
-    if "role" in grantee and grantee["role"] not in ROLES:
-        f.bad(f"grantee.role is not one of {sorted(ROLES)}")
+    if "role" in grantee:
+        f.one_of(grantee["role"], "grantee.role", ROLES)
     f.items(body["purposes"], "purposes", f.code)
     f.items(body["resource_types"], "resource_types", f.resource_type)
     period = f.obj(body["period"], "period", frozenset(), _keys("start", "end"))
@@ -182,8 +181,7 @@ def access_record(body: Mapping[str, Any]) -> None:
     f.patient_ref(body["patient_ref"])
     f.code(body["purpose"], "purpose")
     f.items(body["resource_types"], "resource_types", f.resource_type)
-    if body["decision"] not in {"permit", "deny"}:
-        f.bad("decision is neither 'permit' nor 'deny'")
+    f.one_of(body["decision"], "decision", DECISIONS)
     f.items(body["basis"], "basis", f.ident, 0)
     f.code(body["policy_version"], "policy_version")
     f.items(body["obligations"], "obligations", f.code, 0)

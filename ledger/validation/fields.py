@@ -104,6 +104,14 @@ def ms(value: object, what: str) -> int:
     return value
 
 
+def one_of(value: object, what: str, choices: frozenset[str]) -> str:
+    """One of ``choices``. The type is checked first: a list or an object is unhashable, and a
+    membership test on it would raise instead of refusing the entry."""
+    if not isinstance(value, str) or value not in choices:
+        bad(f"{what} is not one of {sorted(choices)}")
+    return value
+
+
 def boolean(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         bad(f"{what} is not a boolean")
@@ -129,7 +137,10 @@ def items(
 def endpoint(value: object, what: str = "endpoint") -> str:
     """An absolute http(s) URL (http for the embedded single-machine demo)."""
     url = text(value, what, 2048)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced IPv6 bracket, say: a refusal, not a crash
+        bad(f"{what} is not an http(s) URL")
     if parts.scheme not in {"https", "http"} or not parts.netloc:
         bad(f"{what} is not an http(s) URL")
     return url

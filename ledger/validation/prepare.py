@@ -21,6 +21,7 @@ from ledger.signing import SignatureCheck, as_verifying_key, refused, supported_
 from ledger.state.membership import KeyResolver
 from ledger.validation.bodies import SCHEMAS
 from ledger.validation.codes import ValidationCode
+from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
 
 _ENDORSED = GOVERNANCE_TYPES | {EntryType.GENESIS}
 
@@ -103,10 +104,19 @@ def decode(raw: bytes, keys: KeyResolver) -> Decoded:
         entry = decode_entry(raw)
     except EntryError as exc:
         return Decoded(raw, leaf_tx_id(raw), ValidationCode(exc.code), None, ())
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a validator bug: a code, never the end of the committer
+        tx_id = leaf_tx_id(raw)
+        return Decoded(raw, tx_id, fault("decode", tx_id, None, exc), None, ())
     try:
         checks = _checks(entry, keys)
     except EntryError as exc:
         return Decoded(raw, entry.tx_id, ValidationCode(exc.code), entry, ())
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:
+        return Decoded(raw, entry.tx_id, fault("schema", entry.tx_id, entry.type, exc), entry, ())
     return Decoded(raw, entry.tx_id, ValidationCode.VALID, entry, checks)
 
 
