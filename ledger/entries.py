@@ -47,12 +47,6 @@ class EntryType(StrEnum):
     ERASURE_RECORD = "erasure.record"
 
 
-GOVERNANCE_TYPES = frozenset(
-    {EntryType.MEMBER_ADD, EntryType.MEMBER_UPDATE, EntryType.MEMBER_REMOVE, EntryType.POLICY_SET}
-)
-"""Types that need a quorum of endorsements (genesis too carries endorsements: every founder's)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Endorsement:
     org: OrgId

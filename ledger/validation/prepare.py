@@ -14,16 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.entries import GOVERNANCE_TYPES, EntryType, SignedEntry, decode_entry, leaf_tx_id
+from ledger.entries import SignedEntry, decode_entry, leaf_tx_id
 from ledger.errors import EntryError
 from ledger.ids import Kid, TxId
 from ledger.signing import SignatureCheck, as_verifying_key, refused, supported_alg
 from ledger.state.membership import KeyResolver
-from ledger.validation.bodies import SCHEMAS
 from ledger.validation.codes import ValidationCode
 from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
-
-_ENDORSED = GOVERNANCE_TYPES | {EntryType.GENESIS}
+from ledger.validation.registry import spec_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +72,12 @@ class Decoded:
 def _checks(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | None, ...]:
     if not supported_alg(entry.alg):
         raise EntryError(ValidationCode.UNSUPPORTED_ALG, f"alg {entry.alg!r} is not registered")
-    schema = SCHEMAS.get(entry.type)
-    if schema is None:
+    spec = spec_of(entry.type)
+    if spec is None:
         raise EntryError(ValidationCode.UNKNOWN_TYPE, f"type {entry.type!r} is not known")
-    if entry.endorsements and entry.type not in _ENDORSED:
+    if entry.endorsements and not spec.endorsed:
         raise EntryError(ValidationCode.MALFORMED, "endorsements on a non-governance entry")
-    schema(entry.body)
+    spec.body.judge(entry.body)
     submitter = _check(keys, entry, entry.kid, entry.sig, entry.alg)
     return (submitter, *(_check(keys, entry, e.kid, e.sig, None) for e in entry.endorsements))
 

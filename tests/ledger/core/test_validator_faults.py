@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -9,9 +10,9 @@ import pytest
 
 from ledger.ids import OrgId
 from ledger.statekv import StateChange
-from ledger.validation.apply import RULES
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import Ctx
+from ledger.validation.registry import REGISTRY
 from tests.ledger.core.world import (
     AGENCY,
     HOSPITAL,
@@ -64,7 +65,8 @@ def test_a_rule_that_raises_records_a_validator_fault_and_the_chain_goes_on(
     def buggy(ctx: Ctx) -> list[StateChange]:
         return [StateChange("access", "x", bytes([len(ctx.entry.body) // 0]))]
 
-    monkeypatch.setitem(RULES, "access.record", buggy)
+    spec = dataclasses.replace(REGISTRY["access.record"], rule=buggy)
+    monkeypatch.setitem(REGISTRY, "access.record", spec)
     before = chain.rows()
     with caplog.at_level(logging.ERROR, logger="medgate.ledger.validation"):
         code = chain.submit(world.entry("access.record", HOSPITAL, access_body()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from ledger.statekv import MemoryState, StateChange
 from ledger.storage.sql import SqlStore
 from ledger.validation import ValidationCode as C
 from ledger.validation.access import access_record
-from ledger.validation.apply import RULES
 from ledger.validation.context import Ctx
+from ledger.validation.registry import REGISTRY
 from tests.ledger.core.world import HOSPITAL, INSURER, access_body, three_orgs
 
 NODES = (HOSPITAL, INSURER)
@@ -77,7 +78,8 @@ async def test_a_validator_bug_is_counted_and_the_nodes_go_on(
             raise KeyError("a bug")
         return access_record(ctx)
 
-    monkeypatch.setitem(RULES, "access.record", buggy)
+    spec = dataclasses.replace(REGISTRY["access.record"], rule=buggy)
+    monkeypatch.setitem(REGISTRY, "access.record", spec)
     hostile = world.entry("access.record", HOSPITAL, access_body(purpose="BUG"))
     valid = [world.entry("access.record", HOSPITAL, access_body()) for _ in range(2)]
     nodes = await _commit_everywhere(tmp_path, [*valid[:1], hostile, *valid[1:]], chain.leaves[0])
