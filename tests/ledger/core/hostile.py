@@ -8,11 +8,14 @@ the size), whatever the body says.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ledger.entries import MAX_LEAF_BYTES
+from ledger.errors import EncodingError
 from ledger.validation.codes import ValidationCode as C
+from tests.ledger.core.mutations import paths, random_mutation, replaced
 from tests.ledger.core.world import AGENCY, HOSPITAL, INSURER, World
 
 SENTINEL = "@@sentinel@@"
@@ -73,3 +76,25 @@ def sign(world: World, entry_type: str, body: Mapping[str, Any]) -> bytes:
     """``body`` as an entry by hospital-a, endorsed by the others when its type is endorsed."""
     endorsers = [INSURER, AGENCY] if entry_type in ENDORSED else []
     return world.entry(entry_type, HOSPITAL, body, endorsers=endorsers)
+
+
+def corpus(
+    world: World, samples: Mapping[str, dict[str, Any]], seed: int, size: int
+) -> list[bytes]:
+    """``size`` hostile leaves drawn with ``seed``: a mutated body of a random type, signed, and one
+    leaf in three spelled non-canonically (the sentinel put at a random field first)."""
+    rng = random.Random(seed)
+    names = sorted(SPELLINGS)
+    out: list[bytes] = []
+    while len(out) < size:
+        entry_type = rng.choice(sorted(samples))
+        body = random_mutation(samples[entry_type], rng)
+        spelling = rng.choice(names) if rng.random() < 1 / 3 else None
+        if spelling is not None and list(paths(body)):
+            body = replaced(body, rng.choice(list(paths(body))), SENTINEL)
+        try:
+            leaf = sign(world, entry_type, body)
+        except EncodingError:  # an integer past 2**53: no encoder signs it (a spelling does)
+            continue
+        out.append(leaf if spelling is None else SPELLINGS[spelling][0](leaf))
+    return out

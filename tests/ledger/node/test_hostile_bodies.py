@@ -23,6 +23,8 @@ from ledger.validation import ValidationCode as C
 from ledger.validation.access import access_record
 from ledger.validation.context import Ctx
 from ledger.validation.registry import REGISTRY
+from tests.ledger.core.hostile import corpus
+from tests.ledger.core.mutations import sample_bodies
 from tests.ledger.core.world import HOSPITAL, INSURER, access_body, three_orgs
 
 NODES = (HOSPITAL, INSURER)
@@ -41,7 +43,7 @@ async def _commit_everywhere(
             store.append(genesis_block(genesis, key_resolver(MemoryState())))
             committer = Committer(org, store, ordering, executor=pool, cut_after=3600)
             run = asyncio.create_task(committer.run())
-            for _ in range(500):
+            for _ in range(1000):
                 if run.done() or committer.head.tree_size == 1 + len(leaves):
                     break
                 await asyncio.sleep(0.01)
@@ -88,4 +90,30 @@ async def test_a_validator_bug_is_counted_and_the_nodes_go_on(
         assert [e.code for e in store.entries(1, 10)] == [C.VALID, C.VALIDATOR_FAULT, C.VALID]
         assert committer.validator_faults == 1
         store.close()
+    assert len({committer.head.hash() for committer, _ in nodes}) == 1
+
+
+async def test_a_hostile_corpus_gets_the_same_codes_on_every_node_and_in_the_core(
+    tmp_path: Path,
+) -> None:
+    """150 fuzzed entries of every type, each followed by a valid one, through real committers
+    (solo ordering, SQLite): no node stops, every node gives the codes the pure core gives, and
+    every valid entry after a hostile one commits."""
+    world, chain = three_orgs()
+    hostile = corpus(world, sample_bodies(three_orgs()[0]), seed=14, size=150)
+    leaves = []
+    for leaf in hostile:
+        leaves += [leaf, world.entry("access.record", HOSPITAL, access_body())]
+    expected = [v.code for v in chain.block(leaves)]
+    assert expected[1::2] == [C.VALID] * len(hostile)
+    assert C.VALIDATOR_FAULT not in expected
+    assert len(set(expected[0::2])) >= 4  # the corpus reaches several rules
+    nodes = await _commit_everywhere(tmp_path, leaves, chain.leaves[0])
+    states = []
+    for committer, store in nodes:
+        assert committer.failure is None
+        assert [C(e.code) for e in store.entries(1, len(leaves))] == expected
+        states.append(sorted(store.iter_state()))
+        store.close()
+    assert states[0] == states[1]
     assert len({committer.head.hash() for committer, _ in nodes}) == 1
