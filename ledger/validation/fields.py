@@ -101,7 +101,8 @@ class Period(Body):
 
 def unique(values: Sequence[Any], what: str) -> None:
     """No two items alike (compared by their canonical encoding: they came from one)."""
-    encoded = [msgspec.json.encode(v) for v in values]
+    # Strings as they are (most lists are of codes), anything else by its encoding.
+    encoded = [v if isinstance(v, str) else msgspec.json.encode(v) for v in values]
     if len(set(encoded)) != len(encoded):
         bad(f"{what} has duplicates")
 

