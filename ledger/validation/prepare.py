@@ -20,6 +20,7 @@ from ledger.ids import Kid, TxId
 from ledger.signing import SignatureCheck, as_verifying_key, refused, supported_alg
 from ledger.state.membership import KeyResolver
 from ledger.validation.codes import ValidationCode
+from ledger.validation.fastpath import fast_decode
 from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
 from ledger.validation.registry import spec_of
 
@@ -78,6 +79,10 @@ def _checks(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | Non
     if entry.endorsements and not spec.endorsed:
         raise EntryError(ValidationCode.MALFORMED, "endorsements on a non-governance entry")
     spec.body.judge(entry.body)
+    return _signatures(entry, keys)
+
+
+def _signatures(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | None, ...]:
     submitter = _check(keys, entry, entry.kid, entry.sig, entry.alg)
     return (submitter, *(_check(keys, entry, e.kid, e.sig, None) for e in entry.endorsements))
 
@@ -98,6 +103,22 @@ def decode(raw: bytes, keys: KeyResolver) -> Decoded:
     """Phase 1 for one leaf, but for the signature arithmetic. Pure and thread-safe; ``keys`` is the
     resolver of state at block start (``ledger.state.membership.key_resolver``). Never raises for a
     bad leaf: it returns its code (and no checks)."""
+    try:
+        fast = fast_decode(raw)
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a validator bug: a code, never the end of the committer
+        tx_id = leaf_tx_id(raw)
+        return Decoded(raw, tx_id, fault("decode", tx_id, None, exc), None, ())
+    if fast is None:
+        return decode_staged(raw, keys)
+    # A valid entry, judged in one typed pass: only its signatures are left.
+    return Decoded(raw, fast.tx_id, ValidationCode.VALID, fast, _signatures(fast, keys))
+
+
+def decode_staged(raw: bytes, keys: KeyResolver) -> Decoded:
+    """``decode`` without the fast path: every leaf the fast path declines comes here, and only
+    here are codes other than VALID given."""
     try:
         entry = decode_entry(raw)
     except EntryError as exc:

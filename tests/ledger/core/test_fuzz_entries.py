@@ -21,7 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.state.membership import key_resolver
 from ledger.validation.codes import ValidationCode as C
+from ledger.validation.prepare import decode, decode_staged
 from tests.ledger.core.hostile import SENTINEL, SPELLINGS, sign
 from tests.ledger.core.mutations import (
     KINDS,
@@ -126,6 +128,9 @@ def test_fuzzed_entries_get_one_code_everywhere_and_nodes_keep_committing(
         if spelled == leaf:  # the spelling's anchor is not in this leaf
             expected = None
         leaf = spelled
+    keys = key_resolver(nodes.a.state)
+    staged, fast = decode_staged(leaf, keys), decode(leaf, keys)
+    assert (fast.code, fast.tx_id) == (staged.code, staged.tx_id)  # the fast path agrees
     code = nodes.a.submit(leaf)
     changed = {(c.ns, c.key): c.value for c in nodes.a.last_changes}
     if code is not C.VALID:
