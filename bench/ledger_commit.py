@@ -10,6 +10,10 @@ Prints one JSON object:
   ratio               entries_per_s / verify_limit_per_s   (bar: entries_per_s >= 5000, ratio >= 0.5)
   arithmetic_per_s    the same checks with every signature decoded beforehand: only the curve arithmetic
   arithmetic_ratio    entries_per_s / arithmetic_per_s
+  phase1_us           microseconds per entry of phase 1 but the curve arithmetic (strict parse, shape,
+                      body schema, signature decoding: ``ledger.validation.decode``), on one thread
+  cores_busy          CPU seconds the process spent per wall-clock second while the node committed
+                      (user + system, every thread): how much of the machine's ``cores`` it used
 
 Chunks, not a future per call: ``ThreadPoolExecutor.map`` ignores ``chunksize``, and a future per
 verification made the pool slower than one thread (measured: ~21,000/s on two threads against
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +47,7 @@ from ledger.ids import OrgId
 from ledger.ordering.solo import SoloOrdering
 from ledger.signing import es256_check, load_public_key_b64, verify
 from ledger.storage.sql import SqlStore
+from ledger.validation import ValidationCode, decode
 
 MEMBERS = [("hospital-a", "hospital"), ("insurer-b", "insurer"), ("agency-c", "agency")]
 
@@ -101,8 +107,30 @@ def arithmetic_limit(
     return len(checks) / elapsed
 
 
-async def commit_rate(root: Path, entries: list[tuple[bytes, str]], workers: int) -> float:
-    """Entries per second for a fresh node to commit the whole pre-ordered stream."""
+def phase1_us(entries: list[tuple[bytes, str]], nodes: list[MemberNode]) -> float:
+    """Microseconds per entry of ``decode`` (phase 1 but the curve arithmetic), on one thread."""
+    keys = signer_keys(nodes)
+
+    def resolve(kid: str) -> ec.EllipticCurvePublicKey | None:
+        return keys.get(kid)
+
+    start = time.perf_counter()
+    decoded = [decode(leaf, resolve) for leaf, _ in entries]
+    elapsed = time.perf_counter() - start
+    assert all(d.code is ValidationCode.VALID for d in decoded)
+    return elapsed / len(entries) * 1e6
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def commit_rate(
+    root: Path, entries: list[tuple[bytes, str]], workers: int
+) -> tuple[float, float]:
+    """Entries per second for a fresh node to commit the whole pre-ordered stream, and the cores
+    the process kept busy meanwhile."""
     ordering = SoloOrdering(root / "consortium" / "ordering.db")
     await ordering.submit_many(entries)
     await ordering.submit(encode_cut(OrgId("agency-c"), 0), "bench-final-cut")
@@ -119,15 +147,15 @@ async def commit_rate(root: Path, entries: list[tuple[bytes, str]], workers: int
         workers=workers,
     )
     target = len(entries) + 1
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     await node.start()
     while node.committer.head.tree_size < target:
         if node.failure is not None:
             raise node.failure
         await asyncio.sleep(0.002)
-    elapsed = time.perf_counter() - start
+    elapsed, busy = time.perf_counter() - start, cpu_seconds() - cpu
     await node.stop()
-    return len(entries) / elapsed
+    return len(entries) / elapsed, busy / elapsed
 
 
 async def main() -> None:
@@ -144,10 +172,11 @@ async def main() -> None:
         entries = make_entries(signers, root, args.entries)
         limit = verify_limit(entries, signers, workers)
         arithmetic = arithmetic_limit(entries, signers, workers)
+        phase1 = phase1_us(entries, signers)
         for node in signers:
             await node.ledger.stop()
         tune_gc()  # the collector settings `medgate serve` runs the node with, once started
-        rate = await commit_rate(root, entries, workers)
+        rate, busy = await commit_rate(root, entries, workers)
     result = {
         "entries": args.entries,
         "cores": workers,
@@ -156,6 +185,8 @@ async def main() -> None:
         "ratio": round(rate / limit, 3),
         "arithmetic_per_s": round(arithmetic),
         "arithmetic_ratio": round(rate / arithmetic, 3),
+        "phase1_us": round(phase1, 1),
+        "cores_busy": round(busy, 2),
     }
     print(json.dumps(result))
 

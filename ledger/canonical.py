@@ -18,6 +18,9 @@ from ledger.errors import EncodingError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """Integers beyond this cannot round-trip through an IEEE double (I-JSON, RFC 7493)."""
+MAX_DEPTH = 254
+"""Deepest nesting of arrays and objects ``parse_canonical`` accepts: orjson's encoder limit, so the
+bound is the same on every node whatever its stack (deeper leaves are refused as not canonical)."""
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -167,8 +170,17 @@ def parse_canonical(raw: bytes) -> Any:
         value = orjson.loads(raw)
     except (orjson.JSONDecodeError, RecursionError) as exc:
         raise EncodingError("$", f"not JSON: {exc.__class__.__name__}") from exc
+    try:
+        # Encoded before the type walk: orjson refuses nesting past MAX_DEPTH here, so the
+        # walk and the reference encoder below never recurse deep enough for a RecursionError,
+        # which would depend on the caller's stack, not on the entry.
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:  # orjson.loads refused lone surrogates: only the depth is left
+        raise EncodingError("$", f"nested deeper than {MAX_DEPTH}") from exc
     _check(value, "$")
-    if canonical_parsed(value) != raw:
+    if not (out.isascii() or _ASTRAL.search(out) is None):
+        out = canonical_reference(value)
+    if out != raw:
         raise EncodingError("$", "not in canonical form")
     return value
 

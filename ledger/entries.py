@@ -47,12 +47,6 @@ class EntryType(StrEnum):
     ERASURE_RECORD = "erasure.record"
 
 
-GOVERNANCE_TYPES = frozenset(
-    {EntryType.MEMBER_ADD, EntryType.MEMBER_UPDATE, EntryType.MEMBER_REMOVE, EntryType.POLICY_SET}
-)
-"""Types that need a quorum of endorsements (genesis too carries endorsements: every founder's)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Endorsement:
     org: OrgId
@@ -183,16 +177,14 @@ def leaf_tx_id(raw: bytes) -> TxId:
     """The tx id the log records for any leaf: of its transaction when the leaf is canonical JSON
     with a ``tx`` object within the size limit, otherwise SHA-256 of the raw bytes."""
     if len(raw) <= MAX_LEAF_BYTES:
+        # parse_canonical, not parse then canonical: its depth bound is the same on every node,
+        # where a RecursionError in a deep re-encode would depend on the caller's stack.
         try:
-            value = parse(raw)
-        except EncodingError:
+            value = parse_canonical(raw)
+        except (EncodingError, RecursionError):
             value = None
         if isinstance(value, dict) and isinstance(value.get("tx"), dict):
-            try:
-                if canonical(value) == raw:
-                    return tx_id_of(value["tx"])
-            except (EncodingError, RecursionError):
-                pass
+            return tx_id_of(value["tx"])
     return TxId(hashlib.sha256(raw).hexdigest())
 
 

@@ -82,6 +82,7 @@ async def _ledger_gauges(svc: Services) -> list[Sample]:
             Sample("medgate_ledger_tree_size", (), head.tree_size),
         ]
     out.append(Sample("medgate_ordering_lag", (), max(0, last - committed)))
+    out.append(Sample("medgate_ledger_validator_faults_total", (), ledger.validator_faults))
     return out
 
 

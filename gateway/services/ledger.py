@@ -140,6 +140,11 @@ class LedgerService:
             raise RuntimeError("the ledger service is not started")
         return self._committer
 
+    @property
+    def validator_faults(self) -> int:
+        """Entries committed with VALIDATOR_FAULT since the node started (0 before it starts)."""
+        return 0 if self._committer is None else self._committer.validator_faults
+
     def on_block(self, listener: BlockListener) -> None:
         self._listeners.append(listener)
         if self._committer is not None:

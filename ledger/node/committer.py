@@ -38,6 +38,7 @@ from ledger.node.statecache import CachedState
 from ledger.ordering.base import Ordered, Ordering
 from ledger.state import key_resolver
 from ledger.storage.base import BlockWrite, Store, StoredEntry
+from ledger.validation import ValidationCode
 
 log = logging.getLogger("medgate.ledger.committer")
 
@@ -49,6 +50,8 @@ BATCH = 256
 """Messages handed to the build thread at a time, at most."""
 WRITE_AHEAD = 2
 """Blocks built ahead of the one being written (bounds the state held staged)."""
+
+_FAULT = int(ValidationCode.VALIDATOR_FAULT)
 
 BlockListener = Callable[[BlockWrite], Awaitable[None]]
 _STOP = None
@@ -87,6 +90,8 @@ class Committer:
         self._durable = self._builder.head
         self._blocks: asyncio.Queue[BlockWrite] = asyncio.Queue()
         self.failure: BaseException | None = None
+        self.validator_faults = 0
+        """Entries this node committed with VALIDATOR_FAULT since it started (a metric)."""
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -250,6 +255,7 @@ class Committer:
         try:
             while (write := self._next_write()) is not _STOP:
                 self.store.append(write)
+                self.validator_faults += sum(e.code == _FAULT for e in write.entries)
                 self._cache.flushed(write.changes, write.header.height)
                 self._durable = write.header
                 loop.call_soon_threadsafe(self._blocks.put_nowait, write)

@@ -18,26 +18,21 @@ from ledger.state import membership as mem
 from ledger.state import namespaces as ns
 from ledger.state.membership import KeyResolver, Member
 from ledger.statekv import Overlay, StateChange, StateReader
-from ledger.validation import access, consent, governance, grants
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import Ctx, reject, verify_inline
+from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
 from ledger.validation.genesis_rule import apply_genesis, check_position
 from ledger.validation.prepare import Prepared, prepare
+from ledger.validation.registry import spec_of
+from ledger.validation.spec import Rule
 
-Rule = Callable[[Ctx], list[StateChange]]
 
-RULES: dict[str, Rule] = {
-    EntryType.MEMBER_ADD: governance.member_add,
-    EntryType.MEMBER_UPDATE: governance.member_update,
-    EntryType.MEMBER_REMOVE: governance.member_remove,
-    EntryType.POLICY_SET: governance.policy_set,
-    EntryType.CONSENT_GRANT: consent.consent_grant,
-    EntryType.CONSENT_REVOKE: consent.consent_revoke,
-    EntryType.GRANT_ISSUE: grants.grant_issue,
-    EntryType.GRANT_REVOKE: grants.grant_revoke,
-    EntryType.ACCESS_RECORD: access.access_record,
-    EntryType.ERASURE_RECORD: access.erasure_record,
-}
+def _rule(entry_type: str) -> Rule:
+    """The type's rule. Requires the type passed phase 1 (it is registered) and is not genesis."""
+    spec = spec_of(entry_type)
+    if spec is None or spec.rule is None:
+        raise LookupError(f"no rule for {entry_type}")  # unreachable after phase 1
+    return spec.rule
 
 
 def _nonce_key(entry: SignedEntry) -> str:
@@ -86,9 +81,13 @@ def apply(prepared: Prepared, index: int, state: StateReader) -> tuple[C, list[S
         else:
             check_position(entry, index)
             sender = _sender(prepared, entry, state)
-            changes = RULES[entry.type](Ctx(prepared, entry, index, state, sender))
+            changes = _rule(entry.type)(Ctx(prepared, entry, index, state, sender))
     except EntryError as exc:
         return C(exc.code), []
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a rule's bug: the entry changes no state, the node goes on
+        return fault("apply", entry.tx_id, entry.type, exc), []
     changes.append(ns.nonce_row(_nonce_key(entry), index, entry.tx_id))
     return C.VALID, changes
 

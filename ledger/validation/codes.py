@@ -38,3 +38,7 @@ class ValidationCode(IntEnum):
     ALREADY_REVOKED = 20
     GENESIS_MISPLACED = 21
     """A genesis entry after index 0, or anything else at index 0."""
+    VALIDATOR_FAULT = 22
+    """A check of this entry failed in a way no rule foresaw (a bug in the validator). Like any code it
+    is a pure function of the entry and the state, so every node records the same one; the node
+    logs it at ERROR and counts it, and keeps committing."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ledger.entries import SignedEntry
 from ledger.errors import EntryError, KeyFormatError
@@ -11,7 +11,9 @@ from ledger.signing import load_verifying_key
 from ledger.state.membership import Member, SigningKey
 from ledger.statekv import StateReader
 from ledger.validation.codes import ValidationCode
-from ledger.validation.prepare import Prepared
+
+if TYPE_CHECKING:  # phase 1 imports the registry, whose rules import this module
+    from ledger.validation.prepare import Prepared
 
 
 def reject(code: ValidationCode, problem: str) -> NoReturn:

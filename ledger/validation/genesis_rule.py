@@ -1,4 +1,4 @@
-"""The rule of the genesis entry: first in the log, and signed by every founding member.
+"""The genesis entry: its body, its rule (first in the log, signed by every founder), its declaration.
 
 Nothing is in state yet, so the founders' keys come from the body itself: the submitter must be a
 founder signing with one of its keys, and every other founder must endorse with one of its keys.
@@ -7,15 +7,39 @@ founder signing with one of its keys, and every other founder must endorse with 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Annotated, Any
+
+from msgspec import Meta
 
 from ledger.entries import EntryType, SignedEntry
 from ledger.ids import ConsortiumId, Kid, OrgId
 from ledger.state import governance as gov
 from ledger.state import membership as mem
+from ledger.state import namespaces as ns
 from ledger.statekv import StateChange
+from ledger.validation import fields as f
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import reject, verify_inline
+from ledger.validation.members import Member, Policy, Quorum
+from ledger.validation.spec import EntryTypeSpec
+
+
+class GenesisBody(f.Body):
+    """A new consortium: its name, its founders, its quorum rule and its first policy."""
+
+    name: f.Name
+    members: Annotated[list[Member], Meta(min_length=1, max_length=64)]
+    quorum: Quorum
+    policy: Policy
+
+    def check(self) -> None:
+        f.printable(self.name, "name")
+        f.checked(self.members, "members")
+        f.unique_values([m.org for m in self.members], "members' orgs")
+        f.unique_values([k.kid for m in self.members for k in m.signing_keys], "signing kids")
+        self.quorum.check()
+        if isinstance(self.quorum.k, int) and self.quorum.k > len(self.members):
+            f.bad("quorum.k exceeds the number of founders")
 
 
 def check_position(entry: SignedEntry, index: int) -> None:
@@ -71,3 +95,15 @@ def apply_genesis(entry: SignedEntry, index: int) -> list[StateChange]:
             key["status"] = mem.ACTIVE
         changes.extend(mem.store_member(record))
     return changes
+
+
+TYPES = (
+    EntryTypeSpec(
+        "consortium.genesis",
+        GenesisBody,
+        None,
+        (ns.CONSORTIUM, ns.QUORUM, ns.POLICY, ns.MEMBERS, ns.KEYS),
+        gov.consortium,
+        endorsed=True,
+    ),
+)

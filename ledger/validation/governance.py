@@ -1,4 +1,5 @@
-"""Rules of governance entries: member.add, member.update, member.remove, policy.set, and quorum.
+"""Governance entries, member.add, member.update, member.remove and policy.set: bodies, rules,
+declarations, and the quorum they all need.
 
 Every governance entry needs signatures from a quorum of the *current active* members under the
 rule in state. The submitter's own signature counts; an endorsement by a non-member, an inactive
@@ -13,12 +14,68 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from msgspec import UNSET, UnsetType
+
 from ledger.ids import OrgId
 from ledger.state import governance as gov
 from ledger.state import membership as mem
+from ledger.state import namespaces as ns
 from ledger.statekv import StateChange
+from ledger.validation import fields as f
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import Ctx, reject
+from ledger.validation.members import CaChain, EncryptionKeys, Member, Quorum, SigningKey
+from ledger.validation.spec import EntryTypeSpec
+
+
+class MemberAddBody(f.Body):
+    member: Member
+
+    def check(self) -> None:
+        self.member.check()
+
+
+class MemberUpdateBody(f.Body):
+    """Changes to a member: at least one of the optional fields."""
+
+    org: f.Org
+    endpoint: f.Url | UnsetType = UNSET
+    add_signing_key: SigningKey | UnsetType = UNSET
+    retire_kid: f.Kid | UnsetType = UNSET
+    encryption_keys: EncryptionKeys | UnsetType = UNSET
+    ca_chain: CaChain | UnsetType = UNSET
+
+    def check(self) -> None:
+        changes: tuple[object, ...] = (self.endpoint, self.add_signing_key, self.retire_kid)
+        changes += (self.encryption_keys, self.ca_chain)
+        if all(isinstance(change, UnsetType) for change in changes):
+            f.bad("member.update changes nothing")
+        if not isinstance(self.endpoint, UnsetType):
+            f.endpoint(self.endpoint)
+        if not isinstance(self.add_signing_key, UnsetType):
+            self.add_signing_key.check()
+            if self.add_signing_key.kid == self.retire_kid:
+                f.bad("a key cannot be added and retired at once")
+        if not isinstance(self.encryption_keys, UnsetType):
+            f.checked(self.encryption_keys, "encryption_keys")
+        if not isinstance(self.ca_chain, UnsetType):
+            f.der_b64url(self.ca_chain, "ca_chain")
+
+
+class MemberRemoveBody(f.Body):
+    org: f.Org
+
+
+class PolicySetBody(f.Body):
+    """A new consortium policy version, and optionally a new quorum rule."""
+
+    version: f.Code
+    digest: f.Hex64
+    quorum: Quorum | UnsetType = UNSET
+
+    def check(self) -> None:
+        if not isinstance(self.quorum, UnsetType):
+            self.quorum.check()
 
 
 def check_quorum(ctx: Ctx, exclude: OrgId | None = None) -> None:
@@ -117,3 +174,14 @@ def policy_set(ctx: Ctx) -> list[StateChange]:
         changes.append(gov.store_quorum(new_rule))
     check_quorum(ctx)
     return changes
+
+
+_MEMBERSHIP = (ns.MEMBERS, ns.KEYS)
+TYPES = (
+    EntryTypeSpec("member.add", MemberAddBody, member_add, _MEMBERSHIP, mem.member, True),
+    EntryTypeSpec("member.update", MemberUpdateBody, member_update, _MEMBERSHIP, mem.member, True),
+    EntryTypeSpec("member.remove", MemberRemoveBody, member_remove, _MEMBERSHIP, mem.member, True),
+    EntryTypeSpec(
+        "policy.set", PolicySetBody, policy_set, (ns.POLICY, ns.QUORUM), gov.policy, True
+    ),
+)

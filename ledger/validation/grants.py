@@ -1,4 +1,4 @@
-"""Rules of organisation-to-organisation grants: grant.issue and grant.revoke.
+"""Organisation-to-organisation grants, grant.issue and grant.revoke: bodies, rules, declarations.
 
 Any active member may grant access to data it holds (the grantor is the submitter) to another
 *active* member, until an expiry later than the entry's own timestamp; only the grantor revokes.
@@ -8,9 +8,28 @@ from __future__ import annotations
 
 from ledger.state import grants as gr
 from ledger.state import membership as mem
+from ledger.state import namespaces as ns
 from ledger.statekv import StateChange
+from ledger.validation import fields as f
 from ledger.validation.codes import ValidationCode as C
 from ledger.validation.context import Ctx, reject
+from ledger.validation.spec import EntryTypeSpec
+
+
+class GrantIssueBody(f.Body):
+    grant_id: f.Ident
+    grantee: f.Org
+    resource_types: f.ResourceTypes
+    purposes: f.Codes
+    expires: f.Ms
+
+    def check(self) -> None:
+        f.unique(self.resource_types, "resource_types")
+        f.unique(self.purposes, "purposes")
+
+
+class GrantRevokeBody(f.Body):
+    grant_id: f.Ident
 
 
 def grant_issue(ctx: Ctx) -> list[StateChange]:
@@ -49,3 +68,13 @@ def grant_revoke(ctx: Ctx) -> list[StateChange]:
     if row["status"] != gr.ACTIVE:
         reject(C.ALREADY_REVOKED, f"grant {grant_id} is already revoked")
     return gr.store_grant({**row, "status": gr.REVOKED, "revoked_index": ctx.index})
+
+
+TYPES = (
+    EntryTypeSpec(
+        "grant.issue", GrantIssueBody, grant_issue, (ns.GRANTS, ns.GRANTS_BY_GRANTEE), gr.grants_for
+    ),
+    EntryTypeSpec(
+        "grant.revoke", GrantRevokeBody, grant_revoke, (ns.GRANTS, ns.GRANTS_BY_GRANTEE), gr.grant
+    ),
+)

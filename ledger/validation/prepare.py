@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.entries import GOVERNANCE_TYPES, EntryType, SignedEntry, decode_entry, leaf_tx_id
+from ledger.entries import SignedEntry, decode_entry, leaf_tx_id
 from ledger.errors import EntryError
 from ledger.ids import Kid, TxId
 from ledger.signing import SignatureCheck, as_verifying_key, refused, supported_alg
 from ledger.state.membership import KeyResolver
-from ledger.validation.bodies import SCHEMAS
 from ledger.validation.codes import ValidationCode
-
-_ENDORSED = GOVERNANCE_TYPES | {EntryType.GENESIS}
+from ledger.validation.fastpath import fast_decode
+from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
+from ledger.validation.registry import spec_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +73,16 @@ class Decoded:
 def _checks(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | None, ...]:
     if not supported_alg(entry.alg):
         raise EntryError(ValidationCode.UNSUPPORTED_ALG, f"alg {entry.alg!r} is not registered")
-    schema = SCHEMAS.get(entry.type)
-    if schema is None:
+    spec = spec_of(entry.type)
+    if spec is None:
         raise EntryError(ValidationCode.UNKNOWN_TYPE, f"type {entry.type!r} is not known")
-    if entry.endorsements and entry.type not in _ENDORSED:
+    if entry.endorsements and not spec.endorsed:
         raise EntryError(ValidationCode.MALFORMED, "endorsements on a non-governance entry")
-    schema(entry.body)
+    spec.body.judge(entry.body)
+    return _signatures(entry, keys)
+
+
+def _signatures(entry: SignedEntry, keys: KeyResolver) -> tuple[SignatureCheck | None, ...]:
     submitter = _check(keys, entry, entry.kid, entry.sig, entry.alg)
     return (submitter, *(_check(keys, entry, e.kid, e.sig, None) for e in entry.endorsements))
 
@@ -100,13 +104,38 @@ def decode(raw: bytes, keys: KeyResolver) -> Decoded:
     resolver of state at block start (``ledger.state.membership.key_resolver``). Never raises for a
     bad leaf: it returns its code (and no checks)."""
     try:
+        fast = fast_decode(raw)
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a validator bug: a code, never the end of the committer
+        tx_id = leaf_tx_id(raw)
+        return Decoded(raw, tx_id, fault("decode", tx_id, None, exc), None, ())
+    if fast is None:
+        return decode_staged(raw, keys)
+    # A valid entry, judged in one typed pass: only its signatures are left.
+    return Decoded(raw, fast.tx_id, ValidationCode.VALID, fast, _signatures(fast, keys))
+
+
+def decode_staged(raw: bytes, keys: KeyResolver) -> Decoded:
+    """``decode`` without the fast path: every leaf the fast path declines comes here, and only
+    here are codes other than VALID given."""
+    try:
         entry = decode_entry(raw)
     except EntryError as exc:
         return Decoded(raw, leaf_tx_id(raw), ValidationCode(exc.code), None, ())
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:  # a validator bug: a code, never the end of the committer
+        tx_id = leaf_tx_id(raw)
+        return Decoded(raw, tx_id, fault("decode", tx_id, None, exc), None, ())
     try:
         checks = _checks(entry, keys)
     except EntryError as exc:
         return Decoded(raw, entry.tx_id, ValidationCode(exc.code), entry, ())
+    except ENVIRONMENT_FAULTS:
+        raise
+    except Exception as exc:
+        return Decoded(raw, entry.tx_id, fault("schema", entry.tx_id, entry.type, exc), entry, ())
     return Decoded(raw, entry.tx_id, ValidationCode.VALID, entry, checks)
 
 

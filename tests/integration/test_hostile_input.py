@@ -33,11 +33,57 @@ pytestmark = [pytest.mark.nats]
 
 
 def leaf(
-    key: ec.EllipticCurvePrivateKey, org: str, body: Mapping[str, Any], nonce: str | None = None
+    key: ec.EllipticCurvePrivateKey,
+    org: str,
+    body: Mapping[str, Any],
+    nonce: str | None = None,
+    entry_type: str = "access.record",
 ) -> bytes:
     nonce = nonce or nonce_from_bytes(secrets.token_bytes(16))
-    tx = make_tx("access.record", OrgId(org), kid_of(key.public_key()), now_ms(), nonce, body)
+    tx = make_tx(entry_type, OrgId(org), kid_of(key.public_key()), now_ms(), nonce, body)
     return sign_entry(tx, key)
+
+
+def hostile_bodies(
+    key: ec.EllipticCurvePrivateKey, good: dict[str, Any]
+) -> dict[str, tuple[bytes, C]]:
+    """Type confusion inside bodies (each of these once stopped every node) and non-canonical
+    spellings, signed by a member's real key."""
+    member = {"org": "hospital-z", "role": [], "name": "Z", "endpoint": "https://z.test"}
+    member |= {"signing_keys": [], "encryption_keys": [], "ca_chain": [], "status": "active"}
+    bodies = {
+        "decision []": ("access.record", {**good, "decision": []}),
+        "decision {}": ("access.record", {**good, "decision": {}}),
+        "grantee role []": (
+            "consent.grant",
+            {"consent_id": "c-x", "patient_ref": good["patient_ref"], "grantee": {"role": []}}
+            | {"purposes": ["TREAT"], "resource_types": ["Claim"], "period": {}}
+            | {"consent_digest": "0" * 64},
+        ),
+        "quorum rule []": (
+            "policy.set",
+            {"version": "v9", "digest": "0" * 64, "quorum": {"rule": []}},
+        ),
+        "member role []": ("member.add", {"member": member}),
+        "endpoint [": ("member.update", {"org": "hospital-a", "endpoint": "http://[::1"}),
+    }
+    out = {
+        name: (leaf(key, "hospital-a", body, entry_type=t), C.BAD_BODY)
+        for name, (t, body) in bodies.items()
+    }
+    spelled = leaf(key, "hospital-a", {**good, "reason": "@@"})
+    for name, text in [
+        ("float", b"1.5"),
+        ("2**53", b"9007199254740992"),
+        ("depth 300", b"[" * 300 + b"]" * 300),
+    ]:
+        out[name] = (spelled.replace(b'"@@"', text), C.MALFORMED)
+    out["duplicate key"] = (
+        spelled.replace(b'"tx":{"alg":"ES256",', b'"tx":{"alg":"ES256","alg":"ES256",'),
+        C.MALFORMED,
+    )
+    out["escape"] = (spelled.replace(b'"ES256"', b'"\\u0045S256"', 1), C.MALFORMED)
+    return out
 
 
 @pytest.fixture
@@ -123,6 +169,7 @@ async def test_hostile_entries_get_the_same_code_everywhere_and_change_no_state(
                 leaf(keys["hospital-a"], "hospital-a", {"padding": "x" * (100 * 1024)}),
                 C.TOO_LARGE,
             ),
+            **hostile_bodies(keys["hospital-a"], access_body("insurer-b", "hospital-a", p, 6)),
         }
         assert 64 * 1024 < len(cases["oversized"][0]) < MAX_MSG_SIZE
         for name, (raw, _) in cases.items():
@@ -140,16 +187,28 @@ async def test_hostile_entries_get_the_same_code_everywhere_and_change_no_state(
         ]
         assert all(data is not None and is_cut_marker(data) for data in later)
         await settle(nodes, js, names.stream)
+        state_after_hostile = [sorted(sql(n).iter_state()) for n in nodes]
+        # Every node kept committing: a valid entry after the hostile ones commits everywhere.
+        after = await hospital.record_committed(
+            "access.record", access_body("insurer-b", "hospital-a", p, 7)
+        )
+        assert after.code == C.VALID
+        await settle(nodes, js, names.stream)
+        for node in nodes:
+            assert node.service.committer.failure is None
+            assert sql(node).entry_by_tx(after.tx_id) is not None
     finally:
         await nc.close()
 
-    for node, before in zip(nodes, state_before, strict=True):
-        hostile = sql(node).entries(size_before, len(cases) + 1)
+    for node in nodes:
+        *hostile, last = sql(node).entries(size_before, len(cases) + 2)
         assert len(hostile) == len(cases)  # each one is in the log, in the order published
+        assert (last.tx_id, last.code) == (after.tx_id, C.VALID)
         got = {entry.leaf: entry.code for entry in hostile}
         for name, (raw, code) in cases.items():
             assert got[raw] == code, f"{node.service.org}: {name}"
-        assert sorted(sql(node).iter_state()) == before
+    for after_hostile, before in zip(state_after_hostile, state_before, strict=True):
+        assert after_hostile == before
     assert len({node.service.committer.head.hash() for node in nodes}) == 1
 
 

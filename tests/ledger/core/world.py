@@ -15,8 +15,8 @@ from ledger.genesis import build_genesis, member_record
 from ledger.ids import OrgId
 from ledger.signing import generate_signing_key, kid_of
 from ledger.state.membership import key_resolver
-from ledger.statekv import MemoryState, Overlay
-from ledger.validation.apply import Validated, validate_block
+from ledger.statekv import MemoryState, Overlay, StateChange
+from ledger.validation.apply import Mapper, Validated, validate_block
 from ledger.validation.codes import ValidationCode
 
 HOSPITAL = OrgId("hospital-a")
@@ -155,11 +155,15 @@ class Chain:
     state: MemoryState = field(default_factory=MemoryState)
     leaves: list[bytes] = field(default_factory=list)
     codes: list[ValidationCode] = field(default_factory=list)
+    last_changes: list[StateChange] = field(default_factory=list)
+    """The state changes of the last block."""
 
-    def block(self, leaves: Sequence[bytes]) -> list[Validated]:
+    def block(self, leaves: Sequence[bytes], mapper: Mapper = map) -> list[Validated]:
         overlay = Overlay(self.state)
-        out = validate_block(leaves, len(self.leaves), overlay, key_resolver(self.state))
-        self.state.apply(overlay.changes())
+        keys = key_resolver(self.state)
+        out = validate_block(leaves, len(self.leaves), overlay, keys, mapper)
+        self.last_changes = overlay.changes()
+        self.state.apply(self.last_changes)
         self.leaves.extend(leaves)
         self.codes.extend(v.code for v in out)
         return out
