@@ -158,13 +158,17 @@ class RollbackGuard:
             if ref is None:
                 continue
             found = compare(store, head, ref)
-            if found.standing in (Standing.BEHIND, Standing.FORKED):
+            if found.standing is Standing.BEHIND:
                 self._raise(
-                    f"the ledger store is {found.standing} against the last checkpoint this "
-                    f"member {name} (height {ref.height}; store at height {head.height}): "
+                    f"the ledger store is behind the last checkpoint this member {name} (store "
+                    f"at height {head.height}, checkpoint at height {ref.height}): restored or "
+                    "rolled back"
+                )
+            elif found.standing is Standing.FORKED:
+                self._raise(
+                    f"the ledger store is forked from the last checkpoint this member {name}: "
                     f"{found.problem}"
                 )
-                break
         return self.problem
 
     async def on_block(self, write: BlockWrite) -> None:

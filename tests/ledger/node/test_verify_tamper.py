@@ -6,6 +6,7 @@ duplicate rows, on SQLite and on a real PostgreSQL, and verify must fail on each
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -15,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import main
+from gateway.services.watermark import Watermark
+from gateway.settings import Settings
+from ledger.checkpoint import Checkpoint
+from ledger.ids import ConsortiumId
 from ledger.storage.schema import metadata
 from ledger.storage.sql import SqlStore
 from tests.ledger.node.ledger_builder import build_ledger
@@ -248,3 +253,41 @@ def test_postgres_tampering_fails_verify(
     code, result = _verify_with_log(pg_store, ordering_log, capsys)
     assert code == 1, result
     assert result["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "word"),
+    [
+        ({}, 0, ""),
+        ({"block_hash": "0" * 64}, 4, "FORKED"),
+        ({"height": 1000, "tree_size": 5000}, 3, "BEHIND"),
+    ],
+)
+def test_verify_compares_with_the_members_checkpoint_record(
+    change: dict[str, object],
+    code: int,
+    word: str,
+    pristine: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = pristine.parents[1] / "medgate.toml"
+    settings = Settings.load(config)
+    store = SqlStore(settings.ledger_store_url)
+    head = store.head()
+    store.close()
+    assert head is not None
+    signed = dataclasses.replace(Checkpoint.of(ConsortiumId(settings.consortium), head), **change)
+    record = tmp_path / "record.json"
+    record.write_bytes(Watermark(signed).encode())
+    monkeypatch.setenv("MEDGATE_STORAGE__WATERMARK", str(record))
+    got = main(["ledger", "verify", "--config", str(config), "--quiet"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert got == code, captured.err
+    assert summary["log_checked"] is True
+    if code == 0:
+        assert summary["references"][0]["standing"] == "current"
+    else:
+        assert captured.err.strip().splitlines()[-1].startswith(f"ledger verify: {word} against")
