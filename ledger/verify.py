@@ -87,14 +87,9 @@ def verify_store(
             raise VerificationError(header.height, "stored block hash does not match its header")
         stored = store.entries(header.first_index, header.count)
         _check_entries(header, stored)
-        if messages is None or builder is None:
-            _check_position_bounds(header, position, block_position)
-            rebuilt, builder = _rebuild(header, stored, builder, state)
-        else:
-            rebuilt = _replay(header, messages, builder, state)
-            if rebuilt.position != block_position:
-                problem = f"stored ordering position {block_position}, the log closes this block at {rebuilt.position}"
-                raise VerificationError(header.height, problem)
+        rebuilt, builder = _derive(
+            header, stored, (position, block_position), messages, builder, state
+        )
         position = block_position
         _compare(header, stored, rebuilt)
         for change in rebuilt.changes:
@@ -112,6 +107,31 @@ def verify_store(
     _compare_nodes(store, nodes, head.height)
     _compare_state(store, state, written_at, head.height)
     return Verified(head.height, head.tree_size, len(state.rows), position, messages is not None)
+
+
+def _derive(
+    header: BlockHeader,
+    stored: list[StoredEntry],
+    positions: tuple[int, int],
+    messages: Iterator[Ordered] | None,
+    builder: BlockBuilder | None,
+    state: MemoryState,
+) -> tuple[BlockWrite, BlockBuilder]:
+    """The block as the node must have built it: from the ordering log when there is one (its
+    position recomputed and compared), else from the stored entries (position bounds only).
+    ``positions`` is (the previous block's stored position, this block's)."""
+    previous, stored_position = positions
+    if messages is None or builder is None:  # genesis is not in the log
+        _check_position_bounds(header, previous, stored_position)
+        return _rebuild(header, stored, builder, state)
+    rebuilt = _replay(header, messages, builder, state)
+    if rebuilt.position != stored_position:
+        problem = (
+            f"stored ordering position {stored_position}, "
+            f"the log closes this block at {rebuilt.position}"
+        )
+        raise VerificationError(header.height, problem)
+    return rebuilt, builder
 
 
 def _check_position_bounds(header: BlockHeader, previous: int, position: int) -> None:

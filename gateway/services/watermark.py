@@ -55,7 +55,7 @@ class WatermarkError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """The highest checkpoint this member signed, and the highest a quorum cosigned (either None)."""
+    """The highest checkpoint this member signed and the highest a quorum cosigned (or None)."""
 
     signed: Checkpoint | None = None
     final: CosignedCheckpoint | None = None

@@ -1,5 +1,5 @@
 """Tamper cases generated from the ledger store's schema: change each column, delete and duplicate
-rows of each table, on SQLite or PostgreSQL, the way someone with write access to the database would.
+rows of each table, on SQLite or PostgreSQL, as someone with write access to the database would.
 
 Cases are derived from ``ledger.storage.schema.metadata``: a column added to any table gets its
 case without anyone remembering to write one. Constraints are bypassed as an attacker would (SQLite

@@ -198,7 +198,8 @@ def test_position_below_the_entries_it_holds_fails_even_without_the_log(
     shutil.copy(pristine, db)
     with sqlite3.connect(db) as conn:
         conn.execute(
-            "UPDATE blocks SET position = (SELECT position FROM blocks WHERE height = 1) WHERE height = 2"
+            "UPDATE blocks SET position = (SELECT position FROM blocks WHERE height = 1) "
+            "WHERE height = 2"
         )
     code, result = _verify(db, capsys)
     assert code == 1
