@@ -84,6 +84,7 @@ def test_a_rolled_back_store_is_refused_and_reported(tmp_path: Path) -> None:
         # The gateway refuses to release, names why, and stays so after catching up.
         start_member(a)
         assert "behind" in _refused(a.http.get("/readyz"))
+        assert "medgate_ledger_rollback_alarm 1" in a.http.get("/metrics").text
         refused = ask(b, "hospital-a", patient.national_id, "TREAT", ["Observation"])
         assert "behind" in _refused(refused)
         wait_for(lambda: head_height(a) >= signed.height, "hospital-a to catch up from the log")
@@ -97,6 +98,7 @@ def test_a_rolled_back_store_is_refused_and_reported(tmp_path: Path) -> None:
         assert clear.status_code == 200, clear.text
         assert "behind" in clear.json()["rollback_cleared"]
         assert a.http.get("/readyz").status_code == 200
+        assert "medgate_ledger_rollback_alarm 0" in a.http.get("/metrics").text
         assert ask(b, "hospital-a", patient.national_id, "TREAT", ["Observation"]).is_success
 
         # A whole data folder restored (the record too): our own checkpoints on the consortium's
