@@ -5,12 +5,14 @@ command. Databases (SQLite creates its ``-wal`` and ``-shm`` side files with the
 mode), the solo ordering log and checkpoints, logs, key files, configs and the folders around them
 are created by many hands, some of them libraries (SQLite, uvicorn); a umask reaches every one of
 them, where an explicit mode per call site would miss the next new file. Files that already exist
-keep their mode: tightening them is the operator's call (see docs/ledger-verify.md, File modes).
+keep their mode: tightening them is the operator's call (see docs/ledger-verify.md, File modes);
+``medgate serve`` names them in a warning at start (``loose_paths``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,3 +46,22 @@ def replace_private(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def loose_paths(root: Path, limit: int = 20) -> list[Path]:
+    """Up to ``limit`` paths under ``root`` (itself included) that give group or others any
+    access, in walk order. Symbolic links are not followed."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        for path in [base, *(base / name for name in files)]:
+            try:
+                mode = stat.S_IMODE(path.lstat().st_mode)
+            except FileNotFoundError:  # removed while we walked (a SQLite -shm at close)
+                continue
+            if mode & 0o077 and not path.is_symlink():
+                found.append(path)
+                if len(found) >= limit:
+                    return found
+        dirs.sort()
+    return found

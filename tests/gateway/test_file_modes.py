@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from gateway import fileperms
 from tests.e2e import records
 from tests.e2e.gateways import MEDGATE, Gateway, wait_for
 from tests.support.modes import loose_paths
@@ -83,3 +84,14 @@ def test_the_helper_sees_a_loose_file(tmp_path: Path) -> None:
     (tmp_path / "open.db").write_bytes(b"")
     (tmp_path / "open.db").chmod(0o644)
     assert loose_paths(tmp_path) == [f"0644 {tmp_path.name}/open.db"]
+
+
+def test_serve_names_loose_files_left_by_older_versions(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir(mode=0o700)
+    (tmp_path / "keys" / "signing.key").write_bytes(b"")
+    (tmp_path / "keys" / "signing.key").chmod(0o644)
+    (tmp_path / "data").mkdir(mode=0o755)
+    (tmp_path / "data").chmod(0o755)
+    tmp_path.chmod(0o700)
+    assert fileperms.loose_paths(tmp_path) == [tmp_path / "data", tmp_path / "keys" / "signing.key"]
+    assert fileperms.loose_paths(tmp_path, limit=1) == [tmp_path / "data"]
