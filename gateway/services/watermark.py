@@ -151,6 +151,8 @@ class RollbackGuard:
         self.record = record
         self.problem: str | None = None
         self._final = final
+        self._dirty = False
+        self._writer: asyncio.Task[None] | None = None
 
     def check(self, store: BlockReads, head: BlockHeader) -> str | None:
         """Compare the store (head ``head``) with the record; sets and returns the problem."""
@@ -184,7 +186,28 @@ class RollbackGuard:
         raised = self.record.raised(ours, self._final())
         if raised != self.record:
             self.record = raised
-            await asyncio.to_thread(replace_private, self.path, raised.encode())
+            self._dirty = True
+            if self._writer is None or self._writer.done():
+                # In the background: the listeners after this one (caches, the member directory)
+                # must not wait for a file write to learn of the block.
+                self._writer = asyncio.create_task(self._write(), name="watermark-writer")
+
+    async def flush(self) -> None:
+        """Wait until the record file holds the latest record (at stop, and in tests)."""
+        if self._writer is not None:
+            await self._writer
+
+    async def _write(self) -> None:
+        """Write the latest record until none is newer; blocks that arrive meanwhile coalesce.
+        The file may lag the store by a write, never lead it: each record is taken after its
+        block was durably committed."""
+        while self._dirty:
+            self._dirty = False
+            try:
+                await asyncio.to_thread(replace_private, self.path, self.record.encode())
+            except OSError as exc:
+                log.error("watermark record not written", extra={"error": str(exc)})
+                return
 
     def clear(self, note: str) -> str | None:
         """An operator checked the store (``medgate ledger verify --against``); returns what was

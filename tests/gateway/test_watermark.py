@@ -51,10 +51,16 @@ def test_blocks_raise_the_record_which_is_private_and_never_lowered(
 ) -> None:
     path = tmp_path / "data" / "ledger-watermark.json"
     guard = RollbackGuard(path, CONSORTIUM, Watermark())
-    asyncio.run(guard.on_block(_write(_block(store, 3))))
+
+    async def feed(*heights: int) -> None:
+        for height in heights:
+            await guard.on_block(_write(_block(store, height)))
+        await guard.flush()
+
+    asyncio.run(feed(1, 3))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    asyncio.run(guard.on_block(_write(_block(store, 2))))  # a catch-up block, below the record
+    asyncio.run(feed(2))  # a catch-up block, below the record
     signed = load_watermark(path).signed
     assert signed == Checkpoint.of(CONSORTIUM, _block(store, 3))
     assert guard.problem is None
