@@ -37,6 +37,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
 
@@ -70,12 +71,14 @@ def create_app(
     replay: ReplayCache | None = None,
     ledger: LedgerService | None = None,
     checkpoints: CheckpointService | None = None,
+    rollback: RollbackGuard | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
     ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
     ``ledger``, when given, is the member's ledger node: it starts and stops with the app, and so
-    does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime)."""
+    does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime);
+    ``rollback`` suspends releases from a store older than this member's last checkpoint."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
@@ -139,6 +142,7 @@ def create_app(
             load_patient_key(settings.keys.patient_key.read_bytes()),
         ),
         checkpoints=checkpoints,
+        rollback=rollback,
     )
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).

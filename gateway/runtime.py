@@ -11,6 +11,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering
+from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
 from gateway.settings import Settings
 from ledger.ids import ConsortiumId, OrgId
 from ledger.storage.sql import SqlStore
@@ -41,18 +42,54 @@ async def open_checkpoints(settings: Settings, ledger: LedgerService) -> Checkpo
     )
 
 
+async def open_rollback_guard(
+    settings: Settings, ledger: LedgerService, checkpoints: CheckpointService
+) -> RollbackGuard:
+    """The rollback guard, its start-up check already run against ``ledger``'s store (requires it
+    bootstrapped, as ``open_checkpoints`` does) and registered on its blocks. Reads the record
+    file and this member's own latest checkpoint on the checkpoint stream, keeping the higher."""
+    stream = await open_ordering(settings, stream="checkpoints")
+    try:
+        own = await own_latest(
+            stream,
+            OrgId(settings.org),
+            load_private_key(settings.keys.signing_key),
+            ConsortiumId(settings.consortium),
+        )
+    finally:
+        await stream.close()
+    record = load_watermark(settings.storage.watermark).raised(own, None)
+    guard = RollbackGuard(
+        settings.storage.watermark,
+        ConsortiumId(settings.consortium),
+        record,
+        final=checkpoints.checkpointer.final,
+    )
+    head = ledger.store.head()
+    if head is not None:
+        guard.check(ledger.store, head)
+    ledger.on_block(guard.on_block)
+    return guard
+
+
 def build_app(
-    settings: Settings, ledger: LedgerService, checkpoints: CheckpointService | None = None
+    settings: Settings,
+    ledger: LedgerService,
+    checkpoints: CheckpointService | None = None,
+    rollback: RollbackGuard | None = None,
 ) -> FastAPI:
     """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
     and the node (and its checkpointer, when given) starts and stops with the app."""
     directory = LedgerDirectory(ledger.store)
     ledger.on_block(directory.on_block)
-    return create_app(settings, directory=directory, ledger=ledger, checkpoints=checkpoints)
+    return create_app(
+        settings, directory=directory, ledger=ledger, checkpoints=checkpoints, rollback=rollback
+    )
 
 
 async def open_gateway(settings: Settings, *, cut_after: float = 0.05) -> FastAPI:
     """Everything a member runs, wired: what ``medgate serve`` serves."""
     ledger = await open_ledger(settings, cut_after=cut_after)
     checkpoints = await open_checkpoints(settings, ledger)
-    return build_app(settings, ledger, checkpoints)
+    rollback = await open_rollback_guard(settings, ledger, checkpoints)
+    return build_app(settings, ledger, checkpoints, rollback)

@@ -55,6 +55,9 @@ class ServerSettings(_Frozen):
 class StorageSettings(_Frozen):
     url: str = "sqlite:///data/gateway.db"
     ledger_url: str = "sqlite:///data/ledger.db"
+    watermark: Path = Path("data/ledger-watermark.json")
+    """The rollback guard's record of the last checkpoints this member signed (gateway.services.
+    watermark): keep it off the database's volume and out of its backups."""
 
 
 class OrderingSettings(_Frozen):
@@ -170,6 +173,7 @@ def _resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
         storage[name] = _sqlite_absolute(
             storage.get(name) or getattr(StorageSettings(), name), base
         )
+    storage["watermark"] = base / Path(storage.get("watermark") or StorageSettings().watermark)
     data["storage"] = storage
     clients = data.get("clients") or ()
     data["clients"] = [_client_resolved(c, base) for c in clients]

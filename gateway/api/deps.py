@@ -26,6 +26,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from ledger.node.checkpointer import Checkpointer
 
@@ -53,6 +54,8 @@ class Services:
     patient_tokens: PatientTokens | None = None
     checkpoints: CheckpointService | None = None
     """Runs ``checkpointer``; its ``failure`` makes /readyz answer 503."""
+    rollback: RollbackGuard | None = None
+    """Its ``problem`` (a store older than this member's last checkpoint) suspends releases."""
 
 
 def ensure_releasable(svc: Services) -> None:
@@ -65,6 +68,8 @@ def ensure_releasable(svc: Services) -> None:
         raise UnavailableError("the ledger node stopped; releases are suspended")
     if svc.checkpointer is not None and svc.checkpointer.alarm is not None:
         raise UnavailableError("ledger checkpoints disagree; releases are suspended")
+    if svc.rollback is not None and svc.rollback.problem is not None:
+        raise UnavailableError(f"{svc.rollback.problem}; releases are suspended")
 
 
 # The dependencies below are cheap and never block (in-memory caches, one ES256 verify): declared

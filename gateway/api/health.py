@@ -22,13 +22,17 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", **secured(errors=(503,), ok=schemas.Ready))
 async def readyz(svc: ServicesDep) -> dict[str, str]:
     """Ready to release data: the store answers, the ledger node and its checkpoint follower run,
-    and no checkpoint alarm is raised. 503 OperationOutcome otherwise, naming which (ids and
+    no checkpoint alarm is raised, and the store is not older than this member's last checkpoint. 503 OperationOutcome otherwise, naming which (ids and
     heights only), so a load balancer routes peers away while an operator resolves it."""
     await run_in_threadpool(svc.fhir.store.ping)
     if svc.ledger is not None and svc.ledger.failure is not None:
         raise UnavailableError("the ledger node stopped; see the gateway log")
     if svc.checkpoints is not None and svc.checkpoints.failure is not None:
         raise UnavailableError("the checkpoint follower stopped; see the gateway log")
+    if svc.rollback is not None and svc.rollback.problem is not None:
+        raise UnavailableError(
+            f"{svc.rollback.problem}; releases are suspended until an operator clears it"
+        )
     alarm = None if svc.checkpointer is None else svc.checkpointer.alarm
     if alarm is not None:
         found = alarm.describe()

@@ -120,11 +120,16 @@ class AlarmClear(BaseModel):
 
 @router.post("/alarm/clear", **secured(Scheme.SMART, errors=(403, 503), ok=schemas.AlarmCleared))
 def clear_alarm(svc: ServicesDep, grant: GrantDep, body: AlarmClear) -> dict[str, Any]:
-    """Clear the checkpoint alarm; answers what was cleared (null if nothing was raised). A
-    divergence that persists raises a new alarm at the next block."""
+    """Clear the checkpoint alarm and the rollback alarm; answers what was cleared (null if nothing
+    was raised). A divergence that persists raises a new alarm at the next block."""
     if not any(s.resource == "Ledger" and s.action in ("write", "*") for s in grant.scopes):
         raise ForbiddenError("scope system/Ledger.write required (named explicitly)")
     if svc.checkpointer is None:
         raise UnavailableError("this gateway runs no checkpointer")
-    cleared = svc.checkpointer.clear_alarm(f"{grant.client_id}: {body.note}")
-    return {"cleared": None if cleared is None else cleared.describe()}
+    note = f"{grant.client_id}: {body.note}"
+    cleared = svc.checkpointer.clear_alarm(note)
+    rollback = None if svc.rollback is None else svc.rollback.clear(note)
+    return {
+        "cleared": None if cleared is None else cleared.describe(),
+        "rollback_cleared": rollback,
+    }

@@ -87,11 +87,17 @@ async def _ledger_gauges(svc: Services) -> list[Sample]:
 
 
 def _checkpoint_gauges(svc: Services) -> list[Sample]:
+    rollback = svc.rollback
+    out = (
+        []
+        if rollback is None
+        else [Sample("medgate_ledger_rollback_alarm", (), 0 if rollback.problem is None else 1)]
+    )
     cp = svc.checkpointer
     if cp is None:
-        return []
+        return out
     m = cp.metrics
-    out = [
+    out += [
         Sample("medgate_checkpoint_final_height", (), m.final_height),
         Sample("medgate_checkpoint_mismatches_total", (), m.checkpoint_mismatches),
         Sample("medgate_checkpoint_alarm", (), 0 if cp.alarm is None else 1),

@@ -1,4 +1,11 @@
-"""`medgate ledger verify`: re-check a member's ledger store from genesis."""
+"""`medgate ledger verify`: re-check a member's ledger store from genesis, against its ordering log,
+and against references outside it (this member's checkpoint record, a peer's cosigned checkpoint).
+
+Exit codes: 0 verified and not behind; 1 the store is internally inconsistent (tampered, damaged);
+2 the store, log or reference could not be read; 3 the store is behind a reference; 4 the store
+is forked from a reference. The last stdout line is a JSON summary; one line on stderr says what
+is wrong.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.verify_sources import LogReader, PeerLedger, ReferenceError
+from gateway.identity.files import load_private_key
+from gateway.services.ordering import open_ordering
+from gateway.services.watermark import WatermarkError, load_watermark
 from gateway.settings import Settings
-from ledger.errors import LedgerError, VerificationError
+from ledger.checkpoint import Checkpoint, electorate_of, verify_cosigned
+from ledger.errors import CheckpointError, LedgerError, VerificationError
+from ledger.ids import ConsortiumId
+from ledger.ordering.solo import SoloOrdering
+from ledger.standing import Comparison, ProofFetch, Standing, compare
 from ledger.storage.sql import SqlStore
 from ledger.verify import verify_store
+
+EXIT_OK, EXIT_INCONSISTENT, EXIT_UNREADABLE, EXIT_BEHIND, EXIT_FORKED = 0, 1, 2, 3, 4
+_EXIT_OF = {Standing.BEHIND: EXIT_BEHIND, Standing.FORKED: EXIT_FORKED}
 
 
 def register(commands: Any) -> None:
@@ -24,14 +42,16 @@ def register(commands: Any) -> None:
     source.add_argument(
         "--store", help="a ledger store URL (sqlite:///... or postgresql+psycopg://...)"
     )
+    verify.add_argument(
+        "--ordering", type=Path, help="with --store: the solo ordering log (ordering.db)"
+    )
+    verify.add_argument(
+        "--against",
+        metavar="URL",
+        help="a peer gateway's base URL: compare with its cosigned checkpoint (needs --config)",
+    )
     verify.add_argument("--quiet", action="store_true", help="no progress lines")
     verify.set_defaults(run=run_verify)
-
-
-def _store_url(args: argparse.Namespace) -> str:
-    if args.store:
-        return str(args.store)
-    return Settings.load(args.config).ledger_store_url
 
 
 class _Progress:
@@ -49,19 +69,117 @@ class _Progress:
         print(f"verified height {height}/{head}", file=sys.stderr, flush=True)
 
 
+def _fail(code: int, summary: dict[str, Any], line: str) -> int:
+    print(json.dumps({"ok": False, **summary}))
+    print(f"ledger verify: {line}", file=sys.stderr)
+    return code
+
+
 def run_verify(args: argparse.Namespace) -> int:
-    store = SqlStore(_store_url(args))
     try:
-        result = verify_store(store, _Progress(args.quiet))
-    except VerificationError as exc:
-        print(json.dumps({"ok": False, "first_bad_height": exc.height, "problem": exc.problem}))
-        print(f"ledger verify: FAILED at height {exc.height}: {exc.problem}", file=sys.stderr)
-        return 1
+        settings = None if args.config is None else Settings.load(args.config)
+    except Exception as exc:  # ConfigError and the file's own errors: all mean "cannot start"
+        return _fail(EXIT_UNREADABLE, {"problem": str(exc)}, f"cannot load the config: {exc}")
+    if args.against and settings is None:
+        problem = "--against needs --config: the request is signed with the member's key"
+        return _fail(EXIT_UNREADABLE, {"problem": problem}, problem)
+    url = args.store if settings is None else settings.ledger_store_url
+    try:
+        store = SqlStore(url)
     except LedgerError as exc:
-        print(f"ledger verify: cannot read the store: {exc}", file=sys.stderr)
-        return 2
+        return _fail(EXIT_UNREADABLE, {"problem": str(exc)}, f"cannot open the store: {exc}")
+    try:
+        return _verify_and_compare(args, settings, store)
     finally:
         store.close()
-    summary = {"ok": True, "height": result.height, "entries": result.entries}
-    print(json.dumps(summary | {"state_rows": result.state_rows}))
-    return 0
+
+
+def _open_log(args: argparse.Namespace, settings: Settings | None) -> LogReader | None:
+    if settings is not None:
+        return LogReader(lambda: open_ordering(settings))
+    if args.ordering is not None:
+        path: Path = args.ordering
+        if not path.is_file():
+            raise ReferenceError(f"no ordering log at {path}")
+
+        async def solo() -> SoloOrdering:
+            return SoloOrdering(path)
+
+        return LogReader(solo)
+    return None
+
+
+def _verify_and_compare(
+    args: argparse.Namespace, settings: Settings | None, store: SqlStore
+) -> int:
+    try:
+        log = _open_log(args, settings)
+    except (LedgerError, ReferenceError, OSError) as exc:
+        return _fail(EXIT_UNREADABLE, {"problem": str(exc)}, f"cannot read the ordering log: {exc}")
+    try:
+        result = verify_store(store, _Progress(args.quiet), log)
+    except VerificationError as exc:
+        bad = {"first_bad_height": exc.height, "problem": exc.problem}
+        return _fail(EXIT_INCONSISTENT, bad, f"FAILED at height {exc.height}: {exc.problem}")
+    except (LedgerError, ReferenceError) as exc:
+        return _fail(EXIT_UNREADABLE, {"problem": str(exc)}, f"cannot read the store: {exc}")
+    finally:
+        if log is not None:
+            log.close()
+    summary: dict[str, Any] = {
+        "height": result.height,
+        "entries": result.entries,
+        "state_rows": result.state_rows,
+        "position": result.position,
+        "log_checked": result.log_checked,
+    }
+    if not result.log_checked:
+        print(
+            "ledger verify: ordering positions checked for bounds only "
+            "(give --config, or --ordering with --store, to recompute them from the log)",
+            file=sys.stderr,
+        )
+    try:
+        comparisons = _compare_references(args, settings, store)
+    except (ReferenceError, WatermarkError, CheckpointError, LedgerError) as exc:
+        return _fail(EXIT_UNREADABLE, summary | {"problem": str(exc)}, f"reference: {exc}")
+    summary["references"] = [_describe(source, c) for source, c in comparisons]
+    for source, found in comparisons:
+        if found.standing in _EXIT_OF:
+            line = f"{found.standing.upper()} against {source}: {found.problem}"
+            return _fail(_EXIT_OF[found.standing], summary | {"problem": line}, line)
+    print(json.dumps({"ok": True, **summary}))
+    return EXIT_OK
+
+
+def _describe(source: str, found: Comparison) -> dict[str, Any]:
+    return {"source": source, "standing": str(found.standing), "height": found.reference_height}
+
+
+def _compare_references(
+    args: argparse.Namespace, settings: Settings | None, store: SqlStore
+) -> list[tuple[str, Comparison]]:
+    """Every reference available: the peer named by --against first, then the member's record."""
+    head = store.head()
+    if settings is None or head is None:
+        return []
+    references: list[tuple[str, Checkpoint, ProofFetch | None]] = []
+    if args.against:
+        peer = PeerLedger(args.against, settings.org, load_private_key(settings.keys.signing_key))
+        cosigned = peer.checkpoint()
+        source = f"{peer.url}'s cosigned checkpoint"
+        try:
+            verify_cosigned(cosigned, electorate_of(store), ConsortiumId(settings.consortium))
+        except CheckpointError:
+            if cosigned.height <= head.height:
+                raise  # at a height we hold, its signers must be members our state knows
+            # Past our head the members or keys may have changed since: the consistency proof
+            # still ties it to our log, but its signatures are the peer's word.
+            source += " (signatures not checkable at our height)"
+        references.append((source, cosigned.cp, peer.consistency))
+    record = load_watermark(settings.storage.watermark)
+    if record.signed is not None:
+        references.append(("this member's last signed checkpoint", record.signed, None))
+    if record.final is not None:
+        references.append(("this member's last cosigned checkpoint", record.final.cp, None))
+    return [(source, compare(store, head, ref, proof)) for source, ref, proof in references]

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.cli import audit_cmd, demo_cmd, init_cmd, ledger_cmd, serve_cmd
+from gateway.fileperms import private_files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    # Databases, logs and keys hold PHI or secrets: whatever a command creates is 0600 / 0700.
+    with private_files():
+        code: int = args.run(args)
     return code
 
 

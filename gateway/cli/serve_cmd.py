@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import gc
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 import uvloop
 
+from gateway.fileperms import loose_paths
 from gateway.runtime import open_gateway
 from gateway.services.jsonlog import configure_logging
+from gateway.services.watermark import WatermarkError
 from gateway.settings import Settings
 
 
@@ -58,7 +61,17 @@ def tune_gc() -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(logging.INFO)
     settings = Settings.load(args.config)
+    loose = loose_paths(settings.config_dir)
+    if loose:  # made by an older version, or by hand: the gateway still runs, the operator is told
+        logging.getLogger("medgate.gateway").warning(
+            "files or folders readable by others (want 0600 files in 0700 folders)",
+            extra={"paths": [str(p) for p in loose]},
+        )
     # uvloop (installed with uvicorn[standard]) is the faster event loop uvicorn itself prefers.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings))
+        try:
+            runner.run(serve(settings))
+        except WatermarkError as exc:  # refuse to guess what this member signed: an operator looks
+            print(f"medgate serve: {exc}", file=sys.stderr)
+            return 2
     return 0

@@ -23,6 +23,10 @@ HELP: Mapping[str, tuple[str, str]] = {
     "medgate_checkpoint_final_height": ("gauge", "Height of the last quorum-cosigned checkpoint"),
     "medgate_checkpoint_mismatches_total": ("counter", "Checkpoint comparisons that disagreed"),
     "medgate_checkpoint_alarm": ("gauge", "1 while checkpoints disagree (releases suspended)"),
+    "medgate_ledger_rollback_alarm": (
+        "gauge",
+        "1 while the store is older than or forked from this member's last checkpoint",
+    ),
     "medgate_checkpoints_published_total": ("counter", "Checkpoints this member signed"),
     "medgate_checkpoints_verified_total": ("counter", "Peer checkpoints verified"),
     "medgate_checkpoints_rejected_total": ("counter", "Peer checkpoints refused, by reason"),

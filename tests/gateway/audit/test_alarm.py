@@ -80,4 +80,7 @@ def test_equivocation_suspends_readiness_until_an_operator_clears_it(c_alarm: Co
     assert response.json()["cleared"]["finding"] == "equivocation"
     assert response.json()["cleared"]["orgs"] == ["agency-c"]
     assert readyz(c).status_code == 200
-    assert clear(c, c.client_token(HOSPITAL, "system/Ledger.write")).json() == {"cleared": None}
+    assert clear(c, c.client_token(HOSPITAL, "system/Ledger.write")).json() == {
+        "cleared": None,
+        "rollback_cleared": None,
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.modes import loose_paths
 from tests.support.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,3 +33,5 @@ def test_demo_walks_every_flow_and_exits_zero(tmp_path: Path) -> None:
     assert out.count("  ok ") >= 15
     assert "proof verified BREAK-GLASS notify-patient" in out
     assert "pending" not in out.split("6. the patient")[1]
+    # Keys, databases and gateway logs the demo wrote are private (0600 files, 0700 folders).
+    assert loose_paths(tmp_path / "demo") == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway.identity.consortium import MemberSpec, create_consortium
+from ledger.ordering.base import Ordered
 from ledger.storage.sql import SqlStore
 from ledger.validation.codes import ValidationCode
 from ledger.verify import verify_store
@@ -31,10 +33,15 @@ def _worker(root: Path, ackfile: Path, count: int) -> subprocess.Popen[bytes]:
 
 
 def _verify(root: Path) -> None:
+    """Verify the store against the ordering log: each block's stored position (where the node
+    resumes after the kill) must be where the log closes that block."""
     store = SqlStore(f"sqlite:///{root / 'hospital-a' / 'data' / 'ledger.db'}")
+    log = sqlite3.connect(root / "consortium" / "ordering.db")
     try:
-        verify_store(store)
+        rows = log.execute("SELECT position, data FROM log ORDER BY position").fetchall()
+        assert verify_store(store, log=[Ordered(p, bytes(d)) for p, d in rows]).log_checked
     finally:
+        log.close()
         store.close()
 
 
