@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 import uvloop
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.errors import ConfigError
 from gateway.runtime import open_gateway
 from gateway.services.jsonlog import configure_logging
 from gateway.settings import Settings
+from ledger.errors import LedgerError
+
+log = logging.getLogger("medgate.serve")
 
 
 def register(commands: Any) -> None:
@@ -23,7 +30,32 @@ def register(commands: Any) -> None:
     cmd.set_defaults(run=run)
 
 
-async def serve(settings: Settings) -> None:
+class StartupError(Exception):
+    """The gateway cannot start (bad config, port in use): one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket, bound before anything else starts, so a busy port fails at once."""
+    host, port = settings.server.host, settings.server.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        problem = (
+            "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        )
+        raise StartupError(f"port {port} on {host} {problem}", 3) from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
+async def serve(settings: Settings, sock: socket.socket) -> None:
     app = await open_gateway(settings)
     config = uvicorn.Config(
         app,
@@ -36,7 +68,7 @@ async def serve(settings: Settings) -> None:
         http="httptools",
     )
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)
     if server.started:
@@ -56,9 +88,30 @@ def tune_gc() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves until SIGTERM/SIGINT. A startup failure is one JSON log line on stderr naming the
+    cause (no traceback) and a non-zero exit: 2 bad config, 3 port in use, 4 store or ledger."""
     configure_logging(logging.INFO)
-    settings = Settings.load(args.config)
+    try:
+        settings = _settings(args.config)
+        sock = bind(settings)
+    except StartupError as exc:
+        log.error(f"cannot start: {exc}", extra={"exit_code": exc.code})
+        return exc.code
     # uvloop (installed with uvicorn[standard]) is the faster event loop uvicorn itself prefers.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(settings, sock))
+    except (LedgerError, OSError, SQLAlchemyError) as exc:
+        # The class only: a driver's message may quote a URL with its password.
+        log.error(f"cannot start: {type(exc).__name__} opening the stores", extra={"exit_code": 4})
+        return 4
+    finally:
+        sock.close()
     return 0
+
+
+def _settings(path: Path) -> Settings:
+    try:
+        return Settings.load(path)
+    except ConfigError as exc:
+        raise StartupError(f"bad config {path}: {exc}", 2) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,3 +64,25 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+_decisions = logging.getLogger("medgate.decision")
+
+
+def log_decision(body: Mapping[str, Any], tx_id: str) -> None:
+    """One line per recorded decision, from its ``access.record`` body: effect, purpose, reason
+    code, tx id, requester, custodian, types. Never the patient_ref (a patient's linkable
+    pseudonym) nor the basis ids (consent ids are chosen by EHRs and may embed identifiers)."""
+    _decisions.info(
+        "decision",
+        extra={
+            "effect": body.get("decision"),
+            "purpose": body.get("purpose"),
+            "reason": body.get("reason", "permit"),
+            "tx_id": tx_id,
+            "requester": body.get("requester"),
+            "custodian": body.get("custodian"),
+            "resource_types": body.get("resource_types"),
+            "break_glass": body.get("break_glass"),
+        },
+    )

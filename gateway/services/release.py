@@ -21,6 +21,7 @@ from gateway.fhir.search import SearchQuery
 from gateway.peers.errors import AccessDenied
 from gateway.services.access_record import access_body, basis_ids
 from gateway.services.exchange import Exchange, recipient_of
+from gateway.services.jsonlog import log_decision
 from gateway.services.obligations import Pseudonym, Row, release_bundle
 from ledger.state import Member
 from policies import Decision, Effect, Request, decide
@@ -124,6 +125,7 @@ class Custodian:
         digest = None if envelope is None else envelope_digest(envelope)
         body = access_body(request, decision, basis=basis, envelope_digest=digest)
         recorded = await self._ex.ledger.record("access.record", body, ts=decided_at)
+        log_decision(body, recorded.tx_id)
         return recorded.tx_id
 
     def _sealed_inline(
