@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -30,6 +31,7 @@ class Stopped(Exception):
 
 def run(args: argparse.Namespace) -> int:
     root: Path = args.dir
+    os.umask(0o077)  # the demo's stores and logs, like a gateway's, are its user's alone
     if args.fresh and root.exists():
         shutil.rmtree(root)
     try:

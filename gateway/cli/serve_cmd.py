@@ -7,6 +7,7 @@ import asyncio
 import errno
 import gc
 import logging
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,9 @@ def tune_gc() -> None:
 def run(args: argparse.Namespace) -> int:
     """Serves until SIGTERM/SIGINT. A startup failure is one JSON log line on stderr naming the
     cause (no traceback) and a non-zero exit: 2 bad config, 3 port in use, 4 store or ledger."""
+    # Every file the gateway creates (its SQLite stores with their WAL, which hold PHI) is the
+    # service account's alone: 0600 files, 0700 folders.
+    os.umask(0o077)
     configure_logging(logging.INFO)
     try:
         settings = _settings(args.config)

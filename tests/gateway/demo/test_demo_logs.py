@@ -76,3 +76,12 @@ def test_audit_replay_takes_the_printed_tx_prefix(demo: tuple[Path, str]) -> Non
     )
     assert unknown.returncode == 2
     assert "no ledger entry has a tx id starting" in unknown.stderr
+
+
+@pytest.mark.e2e
+def test_the_stores_and_logs_are_private_files(demo: tuple[Path, str]) -> None:
+    root, _ = demo
+    files = [*root.glob("*/data/*"), *root.glob("*/gateway.log"), *root.glob("consortium/*.db")]
+    assert len(files) >= 12
+    shared = [f"{p} {p.stat().st_mode & 0o777:o}" for p in files if p.stat().st_mode & 0o077]
+    assert shared == []

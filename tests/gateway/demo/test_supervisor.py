@@ -4,45 +4,18 @@ stops every child, a dead child is named with its status and log, a busy port is
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.demo import serving_demo, start_demo
 from tests.support.ports import free_ports
 
-ROOT = Path(__file__).resolve().parents[3]
 STOP_BOUND_S = 10
-READY_LINE = "Stop with Ctrl-C or SIGTERM."
-
-
-def _demo(root: Path, base: int, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "gateway.cli.main", "demo", "--dir", str(root)]
-    return subprocess.Popen(
-        [*cmd, "--base-port", str(base), *extra],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _until_serving(demo: subprocess.Popen[str]) -> dict[str, int]:
-    """Reads the demo's output until it serves; returns each member's gateway pid."""
-    assert demo.stdout is not None
-    pids: dict[str, int] = {}
-    for line in demo.stdout:  # bounded by the test timeout; the demo prints READY_LINE last
-        found = re.match(r"\s+(\S+)\s+http://\S+\s+\(pid (\d+),", line)
-        if found:
-            pids[found.group(1)] = int(found.group(2))
-        if READY_LINE in line:
-            return pids
-    raise AssertionError(f"demo ended before serving: {demo.wait()} {demo.stderr.read()}")  # type: ignore[union-attr]
 
 
 def _alive(pid: int) -> bool:
@@ -55,12 +28,8 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
-    with _demo(tmp_path / "demo", free_ports(4, consecutive=True)[0]) as demo:
-        try:
-            yield demo, _until_serving(demo)
-        finally:
-            if demo.poll() is None:
-                demo.kill()
+    with serving_demo(tmp_path / "demo") as demo:
+        yield demo.process, demo.pids
 
 
 @pytest.mark.e2e
@@ -96,7 +65,7 @@ def test_a_busy_port_fails_at_once_naming_it(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("127.0.0.1", base + 2))
         holder.listen()
-        demo = _demo(tmp_path / "demo", base, "--no-serve")
+        demo = start_demo(tmp_path / "demo", base, "--no-serve")
         out, err = demo.communicate(timeout=60)
     assert demo.returncode == 3
     assert err.strip().splitlines() == [err.strip()]  # one line
