@@ -44,6 +44,8 @@ def bind(settings: Settings) -> socket.socket:
     host, port = settings.server.host, settings.server.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: connections of a previous run lingering in TIME_WAIT must not block a restart.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -52,7 +54,6 @@ def bind(settings: Settings) -> socket.socket:
             "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
         )
         raise StartupError(f"port {port} on {host} {problem}", 3) from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     return sock
 
 

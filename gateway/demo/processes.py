@@ -77,6 +77,8 @@ def check_ports_free(members: Sequence[tuple[str, str]]) -> None:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # Connections of an earlier run in TIME_WAIT do not hold the port: only a listener does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError:
