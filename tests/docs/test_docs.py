@@ -38,3 +38,11 @@ def test_the_purposes_table_lists_exactly_the_policy_rules() -> None:
     rows = set(re.findall(r"^\| (\w+) \| `([A-Z]+)` \|", section, re.M))
     policy = load_policy(default_policy_bytes())
     assert rows == set(policy.rules)
+
+
+def test_the_readme_links_resolve_inside_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    assert "docs/architecture.md" in links
+    assert [link for link in links if not (ROOT / link).exists()] == []
+    assert "shared/" not in readme
