@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.demo.processes import GatewayDiedError, PortInUseError
 from gateway.demo.run import run_demo
+from gateway.identity.files import ExistingMaterialError
 
 
 def register(commands: Any) -> None:
@@ -42,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     except PortInUseError as exc:
         print(f"medgate demo: {exc}", file=sys.stderr, flush=True)
         return 3
-    except GatewayDiedError as exc:
+    except ExistingMaterialError as exc:
+        print(f"medgate demo: {exc} exists; add --fresh to start over", file=sys.stderr, flush=True)
+        return 2
+    except (GatewayDiedError, TimeoutError) as exc:
         print(f"medgate demo: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0 if ok else 1

@@ -72,3 +72,14 @@ def test_a_busy_port_fails_at_once_naming_it(tmp_path: Path) -> None:
     assert f"port {base + 2} on 127.0.0.1 (member insurer-c) is already in use" in err
     assert "Traceback" not in out + err
     assert not (tmp_path / "demo").exists()  # refused before creating anything
+
+
+@pytest.mark.e2e
+def test_an_existing_demo_folder_is_one_line_without_fresh(tmp_path: Path) -> None:
+    (tmp_path / "demo" / "hospital-a").mkdir(parents=True)
+    demo = start_demo(tmp_path / "demo", free_ports(4, consecutive=True)[0], "--no-serve")
+    out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert "exists; add --fresh to start over" in err
+    assert "Traceback" not in out + err
