@@ -58,7 +58,13 @@ def bind(settings: Settings) -> socket.socket:
 
 
 async def serve(settings: Settings, sock: socket.socket) -> None:
-    app = await open_gateway(settings)
+    """Serves on ``sock`` until a signal. Raises StartupError (4) when the stores, the ledger
+    node or the app cannot start."""
+    try:
+        app = await open_gateway(settings)
+    except (LedgerError, OSError, SQLAlchemyError) as exc:
+        # The class only: a driver's message may quote a URL with its password.
+        raise StartupError(f"{type(exc).__name__} opening the stores", 4) from None
     config = uvicorn.Config(
         app,
         host=settings.server.host,
@@ -76,6 +82,9 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
     if server.started:
         tune_gc()
     await serving
+    if not server.started:
+        # uvicorn logged why (the lifespan's error) and returned without serving.
+        raise StartupError("the gateway's ledger node or stores did not start", 4)
 
 
 def tune_gc() -> None:
@@ -106,10 +115,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(settings, sock))
-    except (LedgerError, OSError, SQLAlchemyError) as exc:
-        # The class only: a driver's message may quote a URL with its password.
-        log.error(f"cannot start: {type(exc).__name__} opening the stores", extra={"exit_code": 4})
-        return 4
+    except StartupError as exc:
+        log.error(f"cannot start: {exc}", extra={"exit_code": exc.code})
+        return exc.code
     finally:
         sock.close()
     return 0

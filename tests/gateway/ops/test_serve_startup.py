@@ -50,3 +50,17 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     message = str(_one_line(done)["message"])
     assert message.startswith(f"cannot start: bad config {member.config}: role:")
+
+
+def test_an_unreachable_store_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    member = write_member(tmp_path)
+    env = {
+        # Nothing listens on port 1: the connection is refused at once.
+        "MEDGATE_STORAGE__LEDGER_URL": "postgresql+psycopg://medgate:s3cr3t-pw@127.0.0.1:1/x",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = _serve(member.config, env)
+    assert done.returncode == 4
+    line = _one_line(done)
+    assert str(line["message"]).startswith("cannot start: ")
+    assert "s3cr3t-pw" not in done.stderr
