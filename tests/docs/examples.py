@@ -5,8 +5,8 @@ a blank line, the body) and the ``http-response`` block after it is what must co
 status, each header named (a value without ``<...>`` must prefix the actual one), and a JSON body
 whose keys must all be present with equal values, ``"<...>"`` standing for any value and a list
 element matching any element of the actual list. A ``python`` block runs with ``response`` (the
-last JSON body), ``genesis`` (the consortium's genesis.json bytes) and ``patient_key`` (the
-consortium's patient-pseudonym key) and must not raise.
+last JSON body), ``genesis`` (the consortium's genesis.json bytes), ``patient_key`` (the
+consortium's patient-pseudonym key) and ``demo_dir`` (the demo's folder) and must not raise.
 
 The guide's URLs use the demo's default ports (hospital-a 8401 ... agency-d 8404); they are
 rewritten to the test demo's. ``$TOKEN`` is a SMART access token of the EHR client of the member
@@ -126,13 +126,14 @@ class Runner:
 
     def python(self, code: str) -> None:
         names = {
+            "demo_dir": self.demo.root,
             "response": self.last,
             "genesis": (self.demo.root / "consortium" / "genesis.json").read_bytes(),
             "patient_key": load_patient_key(
                 (self.demo.root / "hospital-a" / "keys" / "patient.key").read_bytes()
             ),
         }
-        exec(compile(code, "integration-guide", "exec"), names)  # noqa: S102 - the guide's example
+        exec(compile(self.localized(code), "integration-guide", "exec"), names)  # noqa: S102 - the guide's example
 
 
 def shape_mismatch(doc: Any, actual: Any, where: str) -> str | None:
