@@ -20,7 +20,7 @@ from gateway.errors import FHIR_JSON, outcome_body
 
 log = logging.getLogger("medgate.request")
 UNMATCHED = "<unmatched>"
-REQUEST_ID = "x-request-id"
+REQUEST_ID = b"x-request-id"
 
 
 class RequestLog:
@@ -44,7 +44,7 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", []), (REQUEST_ID, request_id.encode())]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -53,16 +53,18 @@ async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
 
 
 async def _watched(gateways: list[GatewayProcess], work: Coroutine[Any, Any, T]) -> T:
-    """``work``'s result, unless a gateway dies first: then GatewayDiedError, work cancelled."""
+    """``work``'s result, unless a gateway dies first: then GatewayDiedError, work cancelled.
+    Cancelled itself (a signal), it cancels both before the caller stops the gateways."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(watch(gateways))
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
-    if task.done():
+        for pending in (task, watcher):
+            if not pending.done():
+                pending.cancel()
+    if task in done:
         return task.result()
-    task.cancel()
     died: GatewayDiedError = watcher.result()
     raise died
 
