@@ -23,6 +23,7 @@ from gateway.settings import Settings
 from ledger.errors import LedgerError
 
 log = logging.getLogger("medgate.serve")
+SUPERVISOR_ENV = "MEDGATE_SUPERVISOR_PID"
 
 
 def register(commands: Any) -> None:
@@ -77,14 +78,30 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
+    supervisor = os.environ.get(SUPERVISOR_ENV, "")
+    orphaned = asyncio.create_task(_exit_when_orphaned(server, int(supervisor or 0)))
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)
     if server.started:
         tune_gc()
-    await serving
+    try:
+        await serving
+    finally:
+        orphaned.cancel()
     if not server.started:
         # uvicorn logged why (the lifespan's error) and returned without serving.
         raise StartupError("the gateway's ledger node or stores did not start", 4)
+
+
+async def _exit_when_orphaned(server: uvicorn.Server, supervisor: int) -> None:
+    """Under a supervisor (``medgate demo`` sets MEDGATE_SUPERVISOR_PID), stop when it is gone,
+    even if it was SIGKILLed and could not stop us: a gateway left behind holds its port."""
+    if supervisor <= 0:
+        return
+    while os.getppid() == supervisor:
+        await asyncio.sleep(0.5)
+    log.warning("the supervising process is gone: stopping")
+    server.should_exit = True
 
 
 def tune_gc() -> None:

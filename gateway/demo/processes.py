@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from typing import IO
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from gateway.cli.serve_cmd import SUPERVISOR_ENV
 
 STOP_SECONDS = 8.0
 """Every child gone within this (SIGTERM, then SIGKILL): under the 10 s an operator waits."""
@@ -91,8 +94,10 @@ def start_gateway(org: str, url: str, config: Path) -> GatewayProcess:
     every child in order (rather than four gateways racing their own shutdowns)."""
     log = (config.parent / "gateway.log").open("ab")
     cmd = [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config)]
+    # The child stops by itself if this process dies without stopping it (SIGKILL).
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
     )
     return GatewayProcess(org, url, config, process, log)
 

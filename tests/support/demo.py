@@ -15,6 +15,7 @@ from tests.support.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "Stop with Ctrl-C or SIGTERM."
+STOP_TIMEOUT_S = 15.0
 MEMBERS = ("hospital-a", "hospital-b", "insurer-c", "agency-d")
 """The demo's members, on base_port + 0..3 in this order."""
 
@@ -57,10 +58,16 @@ def _until_serving(demo: subprocess.Popen[str]) -> dict[str, int]:
 
 @contextmanager
 def serving_demo(root: Path) -> Iterator[ServingDemo]:
+    """A demo that serves until the block ends; then SIGTERM, which stops its gateways (a SIGKILL
+    would leave them to notice their supervisor is gone)."""
     base = free_ports(len(MEMBERS), consecutive=True)[0]
     with start_demo(root, base) as process:
         try:
             yield ServingDemo(root, base, process, _until_serving(process))
         finally:
             if process.poll() is None:
-                process.kill()
+                process.terminate()
+                try:
+                    process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,19 @@ def test_a_signal_stops_every_gateway(
     assert demo.wait(timeout=STOP_BOUND_S) == 0
     assert [org for org, pid in pids.items() if _alive(pid)] == []
     assert "Traceback" not in (demo.stderr.read() if demo.stderr else "")
+
+
+@pytest.mark.e2e
+def test_the_gateways_stop_by_themselves_when_the_demo_is_killed(
+    serving: tuple[subprocess.Popen[str], dict[str, int]],
+) -> None:
+    demo, pids = serving
+    demo.kill()  # SIGKILL: the demo cannot stop its children; they notice it is gone
+    demo.wait()
+    deadline = time.monotonic() + STOP_BOUND_S  # a bound on the wait, not a timing assertion
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [org for org, pid in pids.items() if _alive(pid)] == []
 
 
 @pytest.mark.e2e
