@@ -33,6 +33,7 @@ from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
 from gateway.identity.pseudonym import load_patient_key
+from gateway.requestlog import RequestLog
 from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
@@ -153,6 +154,8 @@ def create_app(
     app.include_router(docs_ui.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
-    # Outermost: counts every answer, the body limit's 413s included.
+    # Counts every answer, the body limit's 413s included.
     app.add_middleware(RequestMetrics, metrics=counters)
+    # Outermost: one log line per request, and the single place an unhandled error is logged.
+    app.add_middleware(RequestLog, member=settings.org)
     return app

@@ -22,7 +22,6 @@ typed errors. Diagnostics never echo request values: they may hold PHI.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 FHIR_JSON = "application/fhir+json"
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +199,8 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> Response:
-    # The stack trace goes to the log, never to the client.
-    _log.error("unhandled error", exc_info=exc)
+    # No log call here: Starlette re-raises after this handler and the server logs the error;
+    # a gateway's RequestLog (gateway.requestlog) catches it first and logs it once.
     return Response(outcome_body("exception", "internal error"), 500, media_type=FHIR_JSON)
 
 

@@ -43,18 +43,23 @@ class Role(enum.StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class ServerSettings(_Frozen):
     host: str = "127.0.0.1"
+    """Address the HTTP server binds (127.0.0.1: this machine only; 0.0.0.0: every interface)."""
     port: int = Field(8401, ge=1, le=65535)
+    """TCP port of the HTTP server; `medgate serve` exits 3 when it is taken."""
     max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    """Largest request body accepted; larger ones are refused with 413 before being read."""
 
 
 class StorageSettings(_Frozen):
     url: str = "sqlite:///data/gateway.db"
+    """The member's FHIR store and evidence archive (SQLAlchemy URL: SQLite or PostgreSQL)."""
     ledger_url: str = "sqlite:///data/ledger.db"
+    """This member's replica of the ledger (blocks, entries, Merkle nodes, derived state)."""
     watermark: Path = Path("data/ledger-watermark.json")
     """The rollback guard's record of the last checkpoints this member signed (gateway.services.
     watermark): keep it off the database's volume and out of its backups."""
@@ -62,19 +67,30 @@ class StorageSettings(_Frozen):
 
 class OrderingSettings(_Frozen):
     backend: Literal["solo", "nats"] = "solo"
+    """`solo`: one machine's shared file; `nats`: the consortium's JetStream cluster."""
     solo_path: Path = Path("../consortium/ordering.db")
+    """The solo ordering log every gateway of this machine shares (backend `solo`)."""
     nats_servers: tuple[str, ...] = ()
+    """NATS server URLs of the consortium's cluster (backend `nats`)."""
 
 
 class KeySettings(_Frozen):
     signing_key: Path = Path("keys/signing.key")
+    """P-256 key signing ledger entries, checkpoints, peer assertions and envelopes (0600)."""
     encryption_key: Path = Path("keys/encryption.jwk.json")
+    """Private JWK that opens envelopes sealed for this member (0600)."""
     ca_cert: Path = Path("keys/ca.pem")
+    """The organisation CA certificate (public; its chain is on the ledger)."""
     ca_key: Path = Path("keys/ca.key")
+    """The organisation CA's private key (0600; keep it offline once certificates are issued)."""
     cert: Path = Path("keys/signing.pem")
+    """Certificate of the signing key, issued by the organisation CA (public)."""
     patient_key: Path = Path("keys/patient.key")
+    """The consortium's shared 32-byte patient-pseudonym key, base64url (0600; never on the ledger)."""
     genesis: Path = Path("../consortium/genesis.json")
+    """The consortium's genesis entry, signed by every founder (public)."""
     token_key: Path = Path("keys/token.key")
+    """P-256 key signing this gateway's SMART access tokens and patient tokens (0600)."""
 
 
 class ClientSettings(_Frozen):
@@ -83,9 +99,13 @@ class ClientSettings(_Frozen):
     seen: see gateway.auth.jwks), exactly one of the two."""
 
     client_id: str = Field(min_length=1, max_length=128)
+    """The client's `iss`/`sub` in its client assertions."""
     jwks_path: Path | None = None
+    """The client's public keys (JWKS file, read at start) that verify its client assertions."""
     jwks_url: str | None = Field(None, pattern=r"^https?://[^\s#]+$", max_length=2048)
+    """Or a URL serving that JWKS (fetched with a timeout and a size cap, cached by kid)."""
     scopes: tuple[str, ...] = ()
+    """The most this client may be granted (`system/<type>.<read|write|*>`)."""
 
     @model_validator(mode="after")
     def _one_key_source(self) -> ClientSettings:
@@ -98,19 +118,33 @@ class Settings(BaseSettings):
     """One member gateway's configuration; relative paths resolve against ``config_dir``."""
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", env_prefix="MEDGATE_", env_nested_delimiter="__"
+        frozen=True,
+        extra="forbid",
+        env_prefix="MEDGATE_",
+        env_nested_delimiter="__",
+        use_attribute_docstrings=True,
     )
 
     config_dir: Path
+    """The folder of medgate.toml (set by the loader; relative paths resolve against it)."""
     org: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    """This member's id in the consortium."""
     role: Role
+    """This member's role: hospital, insurer or agency (the policy's rules are per role)."""
     consortium: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """The consortium id: the genesis entry's tx id."""
     public_url: str
+    """The URL peers and clients reach this gateway at: the `aud` of assertions and tokens."""
     server: ServerSettings = ServerSettings()
+    """The HTTP server."""
     storage: StorageSettings = StorageSettings()
+    """The member's databases."""
     ordering: OrderingSettings = OrderingSettings()
+    """The consortium's ordering service."""
     keys: KeySettings = KeySettings()
+    """Key and certificate files written by `medgate init`."""
     clients: tuple[ClientSettings, ...] = ()
+    """SMART Backend Services clients registered with this gateway (`[[clients]]` tables)."""
 
     @classmethod
     def settings_customise_sources(

@@ -25,20 +25,39 @@ from ledger.storage.sql import SqlStore
 from policies import default_policy
 
 TX_ID = re.compile(r"[0-9a-f]{64}")
+TX_PREFIX = re.compile(r"[0-9a-f]{8,64}")
+"""A tx id or a unique prefix of one (8 hex digits at least, as the demo prints 16)."""
+
+
+class TxLookupError(Exception):
+    """The tx id prefix names no entry or more than one."""
+
+
+def resolve_tx(store: SqlStore, text: str) -> TxId:
+    """The full tx id ``text`` names: itself when 64 digits, else the one entry it prefixes.
+    A prefix scans the log (an operator's command, not a request path); full ids use the index."""
+    if TX_ID.fullmatch(text):
+        return TxId(text)
+    found = [e.tx_id for e in store.iter_entries() if e.tx_id.startswith(text)]
+    if not found:
+        raise TxLookupError(f"no ledger entry has a tx id starting {text}")
+    if len(found) > 1:
+        raise TxLookupError(f"{len(found)} ledger entries have a tx id starting {text}")
+    return found[0]
 
 
 def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="audit operations")
     sub = audit.add_subparsers(dest="audit_command", required=True)
     cmd = sub.add_parser("replay", help="re-decide a recorded access from ledger state")
-    cmd.add_argument("tx_id", help="the access.record's transaction id (64 hex digits)")
+    cmd.add_argument("tx_id", help="the access.record's tx id, or a unique prefix (8+ hex digits)")
     cmd.add_argument("--config", type=Path, required=True, help="the member's medgate.toml")
     cmd.set_defaults(run=run_replay)
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    if not TX_ID.fullmatch(args.tx_id):
-        print("audit replay: tx_id must be 64 lowercase hex digits", file=sys.stderr)
+    if not TX_PREFIX.fullmatch(args.tx_id):
+        print("audit replay: tx_id must be 8 to 64 lowercase hex digits", file=sys.stderr)
         return 2
     try:
         settings = Settings.load(args.config)
@@ -48,9 +67,10 @@ def run_replay(args: argparse.Namespace) -> int:
         return 2
     archive: EvidenceArchive | None = None
     try:
-        archive = _own_archive(store, TxId(args.tx_id), settings)
-        report = replay_tx(store, TxId(args.tx_id), default_policy(), archive)
-    except (GatewayError, LedgerError) as exc:
+        tx_id = resolve_tx(store, args.tx_id)
+        archive = _own_archive(store, tx_id, settings)
+        report = replay_tx(store, tx_id, default_policy(), archive)
+    except (GatewayError, LedgerError, TxLookupError) as exc:
         print(f"audit replay: cannot replay: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import audit_cmd, demo_cmd, init_cmd, ledger_cmd, serve_cmd
+from gateway.cli import audit_cmd, demo_cmd, init_cmd, ledger_cmd, patient_cmd, serve_cmd
 from gateway.fileperms import private_files
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_cmd.register(commands)
     demo_cmd.register(commands)
     audit_cmd.register(commands)
+    patient_cmd.register(commands)
     return parser
 
 

@@ -15,11 +15,9 @@ import aiohttp
 
 from gateway.demo import synthetic
 from gateway.demo.client import EhrClient, Reply
-from gateway.demo.ledger_walk import run_ledger_walk
-from gateway.demo.processes import GatewayProcess, start_gateway, wait_ready
 from gateway.demo.proofs import check_patient_log
 from gateway.demo.scenes import discharge_bundle, payment_consent, revoked
-from gateway.identity.consortium import Created, MemberSpec, create_consortium
+from gateway.identity.consortium import Created, MemberSpec
 
 MEMBERS = [
     MemberSpec("hospital-a", "hospital"),
@@ -242,35 +240,3 @@ async def run_flows(root: Path, created: Created) -> tuple[bool, str]:
     if demo.failures:
         say("the walkthrough FAILED at:\n  " + "\n  ".join(demo.failures))
     return not demo.failures, token
-
-
-async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
-    say(f"1. medgate init: {len(MEMBERS)} members in {root}")
-    created = create_consortium(root, "medgate demo consortium", MEMBERS, base_port=base_port)
-    say(f"   consortium {created.consortium_id[:16]}...; genesis signed by every founder")
-    say("2. governance and consent on the ledger, every member validating every entry")
-    ledger_ok = await run_ledger_walk(root, MEMBERS)
-    say("3. every member's gateway starts in its own process (SQLite + embedded solo ordering)")
-    gateways = [start_gateway(m.org, m.public_url, m.config) for m in created.members]
-    try:
-        await wait_ready(gateways)
-        for gw in gateways:
-            say(f"   {gw.org:<11} {gw.url}  (pid {gw.process.pid})")
-        ok, token = await run_flows(root, created)
-        ok = ok and ledger_ok
-        say("7. " + ("every step behaved as expected" if ok else "some steps FAILED (see above)"))
-        if serve:
-            await _serve(gateways, token)
-        return ok
-    finally:
-        for gw in gateways:
-            gw.stop()
-
-
-async def _serve(gateways: list[GatewayProcess], token: str) -> None:
-    portal = gateways[0].url + "/portal"
-    say(f"\nThe consortium keeps running. The patient portal: {portal}")
-    say(f"patient token (valid a few minutes): {token}")
-    say("Press Ctrl-C to stop.")
-    while all(gw.process.poll() is None for gw in gateways):
-        await asyncio.sleep(1)

@@ -8,27 +8,28 @@ may echo a value it choked on (a search parameter, a resource field), and that m
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+    """What orjson cannot encode itself: sets as lists (orjson encodes their items), the rest
+    (paths, exceptions, ...) as text."""
+    if isinstance(value, set | frozenset):
+        return list(value)
     return str(value)
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a LogRecord as one JSON object."""
+    """Formats a LogRecord as one JSON object (orjson: a request line costs a few microseconds,
+    against ~35 with the json module, and one is written per request)."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, tz=UTC)
@@ -40,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in out:
-                out[key] = _jsonable(value)
+                out[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _, tb = record.exc_info
             out["exception"] = {
@@ -50,7 +51,8 @@ class JsonFormatter(logging.Formatter):
                     for frame in traceback.extract_tb(tb)
                 ],
             }
-        return json.dumps(out, separators=(",", ":"), sort_keys=True)
+        options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        return orjson.dumps(out, default=_jsonable, option=options).decode()
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -63,3 +65,25 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+_decisions = logging.getLogger("medgate.decision")
+
+
+def log_decision(body: Mapping[str, Any], tx_id: str) -> None:
+    """One line per recorded decision, from its ``access.record`` body: effect, purpose, reason
+    code, tx id, requester, custodian, types. Never the patient_ref (a patient's linkable
+    pseudonym) nor the basis ids (consent ids are chosen by EHRs and may embed identifiers)."""
+    _decisions.info(
+        "decision",
+        extra={
+            "effect": body.get("decision"),
+            "purpose": body.get("purpose"),
+            "reason": body.get("reason", "permit"),
+            "tx_id": tx_id,
+            "requester": body.get("requester"),
+            "custodian": body.get("custodian"),
+            "resource_types": body.get("resource_types"),
+            "break_glass": body.get("break_glass"),
+        },
+    )

@@ -19,6 +19,7 @@ from gateway.fhir.search import SearchQuery
 from gateway.peers.errors import AccessDenied
 from gateway.services.access_record import access_body, basis_ids
 from gateway.services.exchange import Exchange, recipient_of
+from gateway.services.jsonlog import log_decision
 from gateway.services.obligations import Audience, Row, released
 from gateway.services.pseudonyms import Pseudonym, keyed_pseudonym
 from ledger.state import Member
@@ -128,6 +129,7 @@ class Custodian:
         digest = None if envelope is None else envelope_digest(envelope)
         body = access_body(request, decision, basis=basis, envelope_digest=digest)
         recorded = await self._ex.ledger.record("access.record", body, ts=decided_at)
+        log_decision(body, recorded.tx_id)
         return recorded.tx_id
 
     def _sealed_inline(
