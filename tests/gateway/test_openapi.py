@@ -13,7 +13,7 @@ UI_ROUTES = {
     "/docs/init.js",
     "/docs/assets/{name}",
     "/portal",
-    "/portal/portal.js",
+    "/portal/{name}.js",
 }
 """Pages and assets for browsers: served, deliberately not operations of the API."""
 ERROR_SCHEMAS = {"#/components/schemas/OperationOutcome", "#/components/schemas/OAuthError"}
