@@ -17,6 +17,7 @@ from gateway.demo import synthetic
 from gateway.demo.checks import Access, compare_log, identifier_hits
 from gateway.demo.client import EhrClient, Reply
 from gateway.demo.ledger_walk import run_ledger_walk
+from gateway.demo.patient_app import PatientApp
 from gateway.demo.processes import GatewayProcess, start_gateway, wait_ready
 from gateway.demo.proofs import check_patient_log
 from gateway.demo.scenes import discharge_bundle, payment_consent, revoked
@@ -199,15 +200,19 @@ async def revocation(demo: Demo, consent: dict[str, Any]) -> None:
     )
 
 
-async def patient_audit(demo: Demo) -> str:
-    ehr = demo.clients["hospital-a"]
-    ident = {"identifier": {"system": synthetic.MRN_SYSTEM, "value": demo.patient.mrn}}
-    issued = await ehr.call("POST", "/patient/token", ident)
-    if issued.status != 200:
-        demo.expect("hospital-a issues the patient a token", False, f"HTTP {issued.status}")
-        return ""
-    token = str(issued.body["access_token"])
-    log = await _final_log(ehr, token, demo.accesses)
+async def patient_signs_in(demo: Demo, app: PatientApp) -> None:
+    status = await app.sign_in()
+    seen = await app.remember_checkpoint() if status == 200 else None
+    demo.expect(
+        "the patient signs in at hospital-a's portal; their app remembers the checkpoint it sees",
+        seen is not None,
+        f"patient token HTTP {status}; "
+        + ("no checkpoint" if seen is None else f"block {seen.height}, {seen.tree_size} entries"),
+    )
+
+
+async def patient_audit(demo: Demo, app: PatientApp) -> None:
+    log = await app.final_log(demo.accesses)
     proven, lines = check_patient_log(demo.root, log)
     compared = compare_log(demo.accesses, log.get("entries", []))
     for line in [*lines, *compared.problems()]:
@@ -218,24 +223,12 @@ async def patient_audit(demo: Demo) -> str:
         proven and compared.ok,
         f"{compared.made} accesses made, {compared.shown} in the patient's log",
     )
-    return token
-
-
-async def _final_log(
-    ehr: EhrClient, token: str, made: list[Access], timeout: float = 20.0
-) -> dict[str, Any]:
-    """The patient's log once it shows every access ``made``, each covered by a final checkpoint
-    (bounded wait: the last access may still be in no block, or newer than the checkpoint)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        reply = await ehr.call("GET", "/patient/audit", bearer=token)
-        body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
-        if (reply.status == 200 and compare_log(made, body.get("entries", [])).ok) or (
-            loop.time() > deadline
-        ):
-            return body
-        await asyncio.sleep(0.25)
+    consistent, said = await app.prove_history(log)
+    demo.expect(
+        "the patient's app proves that history was not rewritten since the checkpoint it saw",
+        consistent,
+        said,
+    )
 
 
 Step = Callable[[Demo], Awaitable[Any]]
@@ -247,6 +240,9 @@ async def run_flows(root: Path, created: Created) -> tuple[bool, str]:
         demo = Demo(root, {org: EhrClient(session, root / org, url) for org, url in urls.items()})
         say("4. hospital-a's EHR loads its records through the FHIR API (SMART backend auth)")
         await load_records(demo)
+        mrn = (synthetic.MRN_SYSTEM, demo.patient.mrn)
+        app = PatientApp(root, demo.clients["hospital-a"], *mrn)
+        await patient_signs_in(demo, app)
         say("5. the flows, each release or denial recorded on the ledger before anything leaves")
         await treatment(demo)
         await claims_without_consent(demo)
@@ -256,10 +252,10 @@ async def run_flows(root: Path, created: Created) -> tuple[bool, str]:
         await deliver(demo)
         await revocation(demo, consent)
         say("6. the patient's own audit log, with proofs")
-        token = await patient_audit(demo)
+        await patient_audit(demo, app)
     if demo.failures:
         say("the walkthrough FAILED at:\n  " + "\n  ".join(demo.failures))
-    return not demo.failures, token
+    return not demo.failures, app.token
 
 
 async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:

@@ -3,6 +3,7 @@ every step behaved as expected."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def test_demo_walks_every_flow_and_exits_zero(tmp_path: Path) -> None:
     assert out.count("  ok ") >= 15
     assert "proof verified BREAK-GLASS notify-patient" in out
     assert "pending" not in audit_step
+    assert "  ok the patient's app proves that history was not rewritten" in audit_step
+    assert "(consistency proof verified)" in audit_step
 
 
 def assert_audit_counts_every_access(flows: str, audit_step: str) -> None:
@@ -44,7 +47,9 @@ def assert_audit_counts_every_access(flows: str, audit_step: str) -> None:
     access.record tx its gateway answered), the denial after the revocation included, and says it
     checked that count."""
     made = flows.count("access.record ")
-    rows = [line for line in audit_step.splitlines() if "proof verified" in line]
+    rows = [
+        line for line in audit_step.splitlines() if re.match(r"\s+#\d+ .* proof verified", line)
+    ]
     assert len(rows) == made, audit_step
     assert f"{made} accesses made, {made} in the patient's log" in audit_step
     # Before the consent and after its revocation: both denials are in the patient's log.
