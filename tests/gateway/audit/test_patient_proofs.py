@@ -105,3 +105,12 @@ def test_bad_patient_tokens_are_refused_with_their_reason(consortium: Consortium
         assert response.status_code == 401, (name, response.text)
         diagnostics = response.json()["issue"][0]["diagnostics"]
         assert reason in diagnostics, (name, diagnostics)
+
+
+def test_a_patient_token_is_refused_by_another_members_gateway(consortium: Consortium) -> None:
+    """Addressed to hospital-a's patient audience: insurer-b's gateway does not take it."""
+    token = consortium.patient_token()
+    url = f"{consortium.urls['insurer-b']}/ledger/proof/consistency"
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx.get(url, params={"from": 1, "to": 2}, headers=headers, timeout=30)
+    assert response.status_code == 401, response.text
