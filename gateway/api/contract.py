@@ -50,7 +50,9 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "scheme": "bearer",
         "bearerFormat": "JWT",
         "description": "Patient token from POST /patient/token, issued by the patient's "
-        "hospital to its own portal backend; names one patient_ref.",
+        "hospital to its own portal backend; names one patient_ref. Opens the patient's "
+        "own audit log, the policy and ledger-wide consistency proofs, nothing else. See "
+        "docs/patient-proofs.md.",
     },
 }
 

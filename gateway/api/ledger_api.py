@@ -5,6 +5,11 @@ Who may read: the member's own SMART clients holding ``system/Ledger.read`` (``s
 covers it) and peer gateways with a peer assertion (any purpose). No PHI is on the ledger, but
 access patterns (which entry, which proof) are sensitive, so nothing here is anonymous.
 
+Patients (a patient token of this gateway) may read consistency proofs only: a consistency proof
+is hashes of the whole tree, nothing of any patient, and it is how a patient's app checks that the
+history it saw at one checkpoint was not rewritten by the next. Entries and inclusion proofs by
+index point at other patients' accesses: not theirs to read (401). See docs/patient-proofs.md.
+
 Who may clear a checkpoint alarm: a SMART client of this member whose token names
 ``system/Ledger.write`` explicitly (a ``system/*.write`` token does not: clearing suspends a
 safety stop, so it is an operator's deliberate act). Register a dedicated operator client with
@@ -60,6 +65,18 @@ def ledger_reader(svc: ServicesDep, token: BearerDep) -> str:
 ReaderDep = Annotated[str, Depends(ledger_reader)]
 
 
+def proof_reader(svc: ServicesDep, token: BearerDep) -> str:
+    """As ``ledger_reader``, or ``patient:<ref>`` for a patient token of this gateway (401 if it
+    does not verify: expired, forged, another gateway's)."""
+    patients = svc.patient_tokens
+    if patients is not None and patients.addressed_here(token):
+        return f"patient:{patients.check(token, svc.clock())}"
+    return ledger_reader(svc, token)
+
+
+ProofReaderDep = Annotated[str, Depends(proof_reader)]
+
+
 def _ledger(svc: Services) -> LedgerService:
     if svc.ledger is None:
         raise UnavailableError("this gateway runs no ledger node")
@@ -104,13 +121,20 @@ async def inclusion(
     return await run_in_threadpool(view.inclusion_json, _ledger(svc).store, index, size)
 
 
-@router.get("/proof/consistency", **_reader(schemas.ConsistencyProof))
+@router.get(
+    "/proof/consistency",
+    **secured(
+        Scheme.SMART, Scheme.PEER, Scheme.PATIENT, errors=(403, 503), ok=schemas.ConsistencyProof
+    ),
+)
 async def consistency(
     svc: ServicesDep,
-    _: ReaderDep,
+    _: ProofReaderDep,
     first: Annotated[int, Query(alias="from")],
     second: Annotated[int, Query(alias="to")],
 ) -> dict[str, Any]:
+    """RFC 9162 consistency proof that the tree of ``to`` entries extends that of ``from``
+    (``0 < from <= to <=`` the committed size, else 400); patient tokens may ask too."""
     return await run_in_threadpool(view.consistency_json, _ledger(svc).store, first, second)
 
 

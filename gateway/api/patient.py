@@ -14,7 +14,7 @@ from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
 from gateway.api.deps import BearerDep, GrantDep, ServicesDep
 from gateway.auth.scopes import Action, allows
-from gateway.errors import FHIR_JSON, ForbiddenError, UnavailableError
+from gateway.errors import FHIR_JSON, ForbiddenError, NotFoundError, UnavailableError
 from gateway.services.audit_fhir import audit_bundle
 from gateway.services.patient_audit import patient_audit
 from gateway.services.patient_tokens import PatientTokens
@@ -23,7 +23,12 @@ from ledger.ids import PatientRef
 router = APIRouter(prefix="/patient", tags=["patient"])
 portal_router = APIRouter(tags=["portal"])
 FHIR_FORMATS = frozenset({"fhir", "json+fhir", FHIR_JSON})
-_PORTAL_FILES = {"portal.html": "text/html; charset=utf-8", "portal.js": "text/javascript"}
+_PORTAL_FILES = {
+    "portal.html": "text/html; charset=utf-8",
+    "portal.js": "text/javascript",
+    "merkle.js": "text/javascript",
+    "history.js": "text/javascript",
+}
 
 
 class Identifier(BaseModel):
@@ -114,6 +119,10 @@ def portal() -> Response:
     return _static("portal.html")
 
 
-@portal_router.get("/portal/portal.js", include_in_schema=False)
-def portal_js() -> Response:
-    return _static("portal.js")
+@portal_router.get("/portal/{name}.js", include_in_schema=False)
+def portal_script(name: str) -> Response:
+    """The portal's scripts: portal.js (the page), merkle.js (RFC 9162 proof checks) and
+    history.js (the checkpoint this browser saw last); 404 for any other name."""
+    if f"{name}.js" not in _PORTAL_FILES:
+        raise NotFoundError("no such portal file")
+    return _static(f"{name}.js")

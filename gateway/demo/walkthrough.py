@@ -14,7 +14,9 @@ from typing import Any
 import aiohttp
 
 from gateway.demo import synthetic
+from gateway.demo.checks import Access, compare_log, identifier_hits
 from gateway.demo.client import EhrClient, Reply
+from gateway.demo.patient_app import PatientApp
 from gateway.demo.proofs import check_patient_log
 from gateway.demo.scenes import discharge_bundle, payment_consent, revoked
 from gateway.identity.consortium import Created, MemberSpec
@@ -26,6 +28,7 @@ MEMBERS = [
     MemberSpec("agency-d", "agency"),
 ]
 CLAIM_TYPES = {"Claim", "ClaimResponse", "ExplanationOfBenefit", "Coverage"}
+ACCESS_TX = "x-medgate-access-tx"
 
 
 def say(text: str) -> None:
@@ -37,6 +40,8 @@ class Demo:
     root: Path
     clients: dict[str, EhrClient]
     failures: list[str] = field(default_factory=list)
+    accesses: list[Access] = field(default_factory=list)
+    """Every request the custodian records about the patient: what the audit step must show."""
     patient = synthetic.PATIENTS[0]
 
     def expect(self, what: str, ok: bool, detail: str) -> None:
@@ -52,7 +57,10 @@ class Demo:
             "resource_types": types,
             **extra,
         }
-        return await self.clients[requester].call("POST", "/outbound/query", body)
+        reply = await self.clients[requester].call("POST", "/outbound/query", body)
+        what = f"{requester} {purpose} {','.join(types)}"
+        self.accesses.append(Access(what, reply.headers.get(ACCESS_TX)))
+        return reply
 
 
 def _types(reply: Reply) -> set[str]:
@@ -61,12 +69,16 @@ def _types(reply: Reply) -> set[str]:
     return {e["resource"]["resourceType"] for e in reply.body.get("entry", [])}
 
 
+def _recorded(tx: str | None) -> str:
+    return "no access.record returned" if tx is None else f"access.record {tx[:16]}"
+
+
 def _detail(reply: Reply) -> str:
-    tx = reply.headers.get("x-medgate-access-tx", "-")[:16]
+    recorded = _recorded(reply.headers.get(ACCESS_TX))
     if reply.status == 200:
-        return f"HTTP 200, released {sorted(_types(reply))}, access.record {tx}"
+        return f"HTTP 200, released {sorted(_types(reply))}; {recorded}"
     issue = (reply.body or {}).get("issue", [{}])[0] if isinstance(reply.body, dict) else {}
-    return f"HTTP {reply.status}: {issue.get('diagnostics', '')}"
+    return f"HTTP {reply.status}: {issue.get('diagnostics', '')}; {recorded}"
 
 
 async def load_records(demo: Demo) -> None:
@@ -127,16 +139,14 @@ async def consent_and_claims(demo: Demo) -> dict[str, Any]:
 
 async def public_health(demo: Demo) -> None:
     reply = await demo.query("agency-d", "PUBHLTH", ["Patient", "Condition", "Observation"])
-    text = str(reply.body)
-    leaked = [
-        v
-        for v in (demo.patient.family, demo.patient.given, demo.patient.mrn, demo.patient.phone)
-        if v in text
-    ]
+    p = demo.patient
+    identifying = (p.family, p.given, p.mrn, p.phone, p.city, p.birth_date)
+    leaked = identifier_hits(reply.body, identifying)
     demo.expect(
         "agency-d queries for public health: released de-identified",
         reply.status == 200 and not leaked and bool(_types(reply)),
-        _detail(reply) + (f"; LEAKED {leaked}" if leaked else "; no name, MRN or phone"),
+        _detail(reply)
+        + (f"; LEAKED {leaked}" if leaked else "; no name, MRN, phone, city or birth date"),
     )
 
 
@@ -167,10 +177,14 @@ async def deliver(demo: Demo) -> None:
     }
     reply = await demo.clients["hospital-a"].call("POST", "/outbound/deliver", body)
     done = (reply.body or {}).get("delivered", []) if isinstance(reply.body, dict) else []
+    tx_of = {d.get("org"): d.get("tx_id") for d in done}
+    for org in body["recipients"]:
+        demo.accesses.append(Access(f"hospital-a delivers to {org}", tx_of.get(org)))
     demo.expect(
         "hospital-a pushes a discharge summary to hospital-b (sealed, recorded)",
         reply.status == 200 and bool(done) and all(d["status"] == "delivered" for d in done),
-        f"HTTP {reply.status}: {done}",
+        f"HTTP {reply.status}: "
+        + "; ".join(f"{d.get('org')} {d.get('status')}, {_recorded(d.get('tx_id'))}" for d in done),
     )
 
 
@@ -184,38 +198,35 @@ async def revocation(demo: Demo, consent: dict[str, Any]) -> None:
     )
 
 
-async def patient_audit(demo: Demo) -> str:
-    ehr = demo.clients["hospital-a"]
-    ident = {"identifier": {"system": synthetic.MRN_SYSTEM, "value": demo.patient.mrn}}
-    issued = await ehr.call("POST", "/patient/token", ident)
-    if issued.status != 200:
-        demo.expect("hospital-a issues the patient a token", False, f"HTTP {issued.status}")
-        return ""
-    token = str(issued.body["access_token"])
-    log = await _final_log(ehr, token)
-    ok, lines = check_patient_log(demo.root, log)
-    for line in lines:
+async def patient_signs_in(demo: Demo, app: PatientApp) -> None:
+    status = await app.sign_in()
+    seen = await app.remember_checkpoint() if status == 200 else None
+    demo.expect(
+        "the patient signs in at hospital-a's portal; their app remembers the checkpoint it sees",
+        seen is not None,
+        f"patient token HTTP {status}; "
+        + ("no checkpoint" if seen is None else f"block {seen.height}, {seen.tree_size} entries"),
+    )
+
+
+async def patient_audit(demo: Demo, app: PatientApp) -> None:
+    log = await app.final_log(demo.accesses)
+    proven, lines = check_patient_log(demo.root, log)
+    compared = compare_log(demo.accesses, log.get("entries", []))
+    for line in [*lines, *compared.problems()]:
         say(f"      {line}")
     demo.expect(
-        "the patient reads every access to their records, each proven against the "
+        "the patient reads every access the walkthrough made, each proven against the "
         "consortium's cosigned checkpoint",
-        ok,
-        f"{len(log.get('entries', []))} entries",
+        proven and compared.ok,
+        f"{compared.made} accesses made, {compared.shown} in the patient's log",
     )
-    return token
-
-
-async def _final_log(ehr: EhrClient, token: str, timeout: float = 20.0) -> dict[str, Any]:
-    """The patient's log once every entry is covered by a final checkpoint (bounded wait)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        reply = await ehr.call("GET", "/patient/audit", bearer=token)
-        body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
-        pending = [e for e in body.get("entries", []) if e.get("proof") is None]
-        if (reply.status == 200 and not pending) or loop.time() > deadline:
-            return body
-        await asyncio.sleep(0.25)
+    consistent, said = await app.prove_history(log)
+    demo.expect(
+        "the patient's app proves that history was not rewritten since the checkpoint it saw",
+        consistent,
+        said,
+    )
 
 
 Step = Callable[[Demo], Awaitable[Any]]
@@ -227,6 +238,9 @@ async def run_flows(root: Path, created: Created) -> tuple[bool, str]:
         demo = Demo(root, {org: EhrClient(session, root / org, url) for org, url in urls.items()})
         say("4. hospital-a's EHR loads its records through the FHIR API (SMART backend auth)")
         await load_records(demo)
+        mrn = (synthetic.MRN_SYSTEM, demo.patient.mrn)
+        app = PatientApp(root, demo.clients["hospital-a"], *mrn)
+        await patient_signs_in(demo, app)
         say("5. the flows, each release or denial recorded on the ledger before anything leaves")
         await treatment(demo)
         await claims_without_consent(demo)
@@ -236,7 +250,7 @@ async def run_flows(root: Path, created: Created) -> tuple[bool, str]:
         await deliver(demo)
         await revocation(demo, consent)
         say("6. the patient's own audit log, with proofs")
-        token = await patient_audit(demo)
+        await patient_audit(demo, app)
     if demo.failures:
         say("the walkthrough FAILED at:\n  " + "\n  ".join(demo.failures))
-    return not demo.failures, token
+    return not demo.failures, app.token

@@ -66,6 +66,15 @@ class PatientTokens:
         token = jwt.sign(claims, self._key, self._kid)
         return PatientToken(token, PATIENT_TOKEN_SECONDS, patient_ref)
 
+    def addressed_here(self, token: str) -> bool:
+        """Whether ``token`` claims this gateway's patient audience. Unverified: it only chooses
+        which verifier a route that takes several credentials runs (``check`` verifies it all),
+        so that a patient's expired token is refused for its expiry, not as an unknown peer."""
+        try:
+            return jwt.parse(token).claims.get("aud") == self.audience
+        except AuthError:
+            return False
+
     def check(self, token: str, now: int) -> PatientRef:
         """The patient the token was issued for. Raises AuthError (401) or ForbiddenError (403)."""
         if jwt.unverified_kid(token) != self._kid:

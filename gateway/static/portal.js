@@ -1,8 +1,7 @@
 // medgate patient portal: fetches /patient/audit and verifies every RFC 9162 inclusion proof in
-// the browser (WebCrypto SHA-256) against the tree root of the quorum-cosigned checkpoint.
+// the browser (merkle.js, WebCrypto SHA-256) against the tree root of the quorum-cosigned
+// checkpoint; then checks that this checkpoint extends the one this browser saw last (history.js).
 "use strict";
-
-const enc = new TextEncoder();
 
 function b64urlDecode(text) {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
@@ -10,47 +9,6 @@ function b64urlDecode(text) {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-function hexDecode(hex) {
-  if (!/^([0-9a-f]{2})*$/.test(hex)) throw new Error("not hex");
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return out;
-}
-
-function hexEncode(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function sha256(...parts) {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const buf = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) { buf.set(p, at); at += p.length; }
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", buf));
-}
-
-const leafHash = (leaf) => sha256(Uint8Array.of(0), leaf);
-const nodeHash = (l, r) => sha256(Uint8Array.of(1), l, r);
-
-// RFC 9162 section 2.1.3.2: the root an inclusion proof implies, or null if malformed.
-async function rootFromInclusion(hash, index, size, proof) {
-  if (!(index >= 0 && index < size)) return null;
-  let fn = index, sn = size - 1, r = hash;
-  for (const p of proof) {
-    if (p.length !== 32 || sn === 0) return null;
-    if ((fn % 2) === 1 || fn === sn) {
-      r = await nodeHash(p, r);
-      if ((fn % 2) === 0) {
-        while ((fn % 2) === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-      }
-    } else {
-      r = await nodeHash(r, p);
-    }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
-  }
-  return sn === 0 ? r : null;
 }
 
 // The row must say what the proven leaf says: the ledger entry, not the server's summary.
@@ -70,10 +28,10 @@ async function verifyEntry(entry, cp, patientRef) {
   }
   const leaf = b64urlDecode(entry.leaf);
   if (!leafMatches(leaf, entry, patientRef)) return "failed";
-  const root = await rootFromInclusion(
+  const ok = await verifyInclusion(
     await leafHash(leaf), entry.proof.leaf_index, entry.proof.tree_size,
-    entry.proof.hashes.map(hexDecode));
-  return root !== null && hexEncode(root) === cp.tree_root ? "verified" : "failed";
+    entry.proof.hashes.map(hexDecode), hexDecode(cp.tree_root));
+  return ok ? "verified" : "failed";
 }
 
 function cell(row, text, cls) {
@@ -125,6 +83,10 @@ async function load() {
     proofCell.className = `proof ${result}`;
     if (result === "verified") verified++;
   }
+  const history = document.getElementById("history");
+  const said = await checkHistory(audit.checkpoint, token);
+  history.textContent = said.text;
+  history.className = said.cls;
   status.textContent = `${audit.entries.length} accesses, ${verified} verified, ${audit.pending} pending`;
 }
 

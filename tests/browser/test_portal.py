@@ -8,13 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
+from tests.browser.support import done
 from tests.gateway.audit.harness import Consortium, populate, running_consortium
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-WAIT_MS = 30_000
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +24,6 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
         yield c
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("system Chromium missing: apt-get install -y chromium (.ci/system-deps.sh)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
-
-
 def open_log(browser: Browser, c: Consortium) -> Page:
     page = browser.new_page()
     page.goto(f"{c.urls['hospital-a']}/portal")
@@ -44,12 +31,6 @@ def open_log(browser: Browser, c: Consortium) -> Page:
     page.click("#load")
     done(page)
     return page
-
-
-def done(page: Page) -> None:
-    # The status line is written once every row's proof has been checked. (Locator waits, not
-    # wait_for_function: the page's CSP forbids the eval that a string predicate needs.)
-    expect(page.locator("#status")).to_contain_text("accesses,", timeout=WAIT_MS)
 
 
 def test_every_row_is_shown_and_verified_in_the_browser(

@@ -13,7 +13,7 @@ UI_ROUTES = {
     "/docs/init.js",
     "/docs/assets/{name}",
     "/portal",
-    "/portal/portal.js",
+    "/portal/{name}.js",
 }
 """Pages and assets for browsers: served, deliberately not operations of the API."""
 ERROR_SCHEMAS = {"#/components/schemas/OperationOutcome", "#/components/schemas/OAuthError"}
@@ -80,3 +80,15 @@ def test_exchange_headers_and_token_form_are_described(client: httpx.Client) -> 
     assert ops[("POST", "/auth/token")]["responses"]["401"]["content"]["application/json"]
     query_body = doc["components"]["schemas"]["QueryBody"]
     assert set(query_body["required"]) == {"custodian", "patient", "purpose", "resource_types"}
+
+
+def test_patients_may_read_consistency_proofs_and_nothing_else_of_the_ledger(
+    client: httpx.Client,
+) -> None:
+    ops = operations(client.get("/openapi.json").json())
+    patient_ledger_ops = {
+        key
+        for key, op in ops.items()
+        if key[1].startswith("/ledger") and {"patientBearer": []} in op["security"]
+    }
+    assert patient_ledger_ops == {("GET", "/ledger/proof/consistency")}
