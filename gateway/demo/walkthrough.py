@@ -5,7 +5,6 @@ recorded, and checks that it behaved as expected; the walk passes only if every 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
