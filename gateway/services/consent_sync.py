@@ -1,8 +1,9 @@
 """The consent lifecycle: the custodian's FHIR Consent writes become `consent.grant` / `consent.revoke`.
 
-A Consent stored with status ``active`` is flattened (`policies.terms_from_consent`) and recorded
-as a `consent.grant` pinning the SHA-256 of the stored bytes; a later write with status inactive,
-rejected or entered-in-error records `consent.revoke`. Every gateway then enforces it from its own
+A Consent stored with status exactly ``active`` is flattened (`policies.terms_from_consent`) and
+recorded as a `consent.grant` pinning the SHA-256 of the stored bytes; a later write with any other
+status, or whose provision no longer yields terms the ledger can carry, records `consent.revoke`
+(fail closed: only ``active`` may permit; unknown codes never get this far, ingest refuses them). Every gateway then enforces it from its own
 ledger state as soon as it has the block. The write waits until this node has committed the entry,
 so the client's next request already sees it here. Every Consent version written is first put in
 the custodian's evidence archive (gateway.store.evidence) under the SHA-256 the `consent.grant`
@@ -20,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from gateway.clock import now_ms
 from gateway.errors import GatewayError, UnavailableError
 from gateway.fhir.search import patient_id
 from gateway.identity.pseudonym import patient_ref
@@ -35,7 +36,7 @@ from ledger.errors import LedgerError
 from ledger.state import consent
 from policies import Effect, FactsError, terms_from_consent, terms_to_body
 
-REVOKING_STATUSES = frozenset({"inactive", "rejected", "entered-in-error"})
+ACTIVE = "active"
 COMMIT_TIMEOUT_S = 30.0
 ANY_TYPE = "*"
 _log = logging.getLogger(__name__)
@@ -78,9 +79,11 @@ class ConsentSync:
         store: FhirStore,
         patient_key: bytes,
         loop: asyncio.AbstractEventLoop,
+        clock_ms: Callable[[], int],
         archive: EvidenceArchive | None = None,
     ) -> None:
         self._ledger = ledger
+        self._clock = clock_ms
         self._archive = archive if archive is not None else EvidenceArchive(store.engine)
         self._store = store
         self._key = patient_key
@@ -91,15 +94,18 @@ class ConsentSync:
             return
         doc = orjson.loads(stored.body)
         recorded = consent(self._ledger.store, stored.id)
-        status = doc.get("status")
         ref = self._patient_ref(doc)
         # Archive before recording: once the ledger pins the digest, the document must exist.
-        self._archive.put(stored.body, stored.id, ref, now_ms())
-        if status == "active" and recorded is None:
-            body = None if ref is None else grant_body(doc, ref, stored.body)
-            if body is not None:
-                self._record("consent.grant", body)
-        elif status in REVOKING_STATUSES and recorded is not None and recorded.status == "active":
+        self._archive.put(stored.body, stored.id, ref, self._clock())
+        # Fail closed: only an exactly "active" Consent whose terms the ledger can carry stays
+        # granted. Any other status (draft, proposed, rejected, ...) or a provision the terms
+        # cannot be read from revokes what an earlier version granted.
+        body = None
+        if doc.get("status") == ACTIVE and ref is not None:
+            body = grant_body(doc, ref, stored.body)
+        if body is not None and recorded is None:
+            self._record("consent.grant", body)
+        elif body is None and recorded is not None and recorded.status == ACTIVE:
             self._record("consent.revoke", {"consent_id": stored.id})
 
     def _patient_ref(self, doc: dict[str, Any]) -> str | None:

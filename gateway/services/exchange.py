@@ -158,7 +158,7 @@ def open_exchange(
     store = fhir.store
     patients = PatientIndex(store, patient_key)
     document = default_policy()
-    facts = FactsSource(ledger.store, store, patients, document)
+    facts = FactsSource(ledger.store, store, patients, document, clock_ms)
     exchange = Exchange(
         settings=settings,
         signing_key=signing,
@@ -180,7 +180,7 @@ def open_exchange(
     fhir.add_listener(patients.on_write)
     fhir.add_listener(exchange.released.on_write)
     fhir.add_listener(facts.on_write)
-    consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop())
+    consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop(), clock_ms)
     fhir.add_listener(consent_sync.on_write)
     return exchange
 

@@ -14,13 +14,12 @@ block changes consents, grants, members or policy, or a local Consent is written
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from gateway.clock import now_ms
 from gateway.errors import UnavailableError
 from gateway.fhir.search import SearchQuery
 from gateway.services.patients import PatientIndex
@@ -136,9 +135,11 @@ class FactsSource:
         fhir: FhirStore,
         patients: PatientIndex,
         document: ConsortiumPolicy,
+        clock_ms: Callable[[], int],
         archive: EvidenceArchive | None = None,
     ) -> None:
         self._state = state
+        self._clock = clock_ms  # the decision's clock: replay reads archiving times against it
         self._fhir = fhir
         self._patients = patients
         self._policy = document
@@ -212,7 +213,7 @@ class FactsSource:
         archived = {e.digest for e in self.archive.for_patient(patient_ref)}
         for row in local:
             if evidence_digest(row.body) not in archived:
-                self.archive.put(row.body, row.id, patient_ref, now_ms())
+                self.archive.put(row.body, row.id, patient_ref, self._clock())
         kept = [Evidence(evidence_digest(r.body), r.id, patient_ref, 0, r.body) for r in local]
         return on_ledger.with_local(kept)
 
