@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -22,7 +23,7 @@ from gateway.crypto.keys import read_jwk, signing_kid
 from gateway.errors import ForbiddenError, UnavailableError
 from gateway.fhir.service import FhirService
 from gateway.identity.files import load_private_key
-from gateway.identity.pseudonym import load_patient_key
+from gateway.identity.pseudonym import ledger_id, load_patient_key
 from gateway.peers.client import PeerClient
 from gateway.services.consent_sync import ConsentSync
 from gateway.services.facts import FactsSource
@@ -158,7 +159,8 @@ def open_exchange(
     store = fhir.store
     patients = PatientIndex(store, patient_key)
     document = default_policy()
-    facts = FactsSource(ledger.store, store, patients, document, clock_ms)
+    consent_ids = partial(ledger_id, patient_key, settings.org, "Consent")
+    facts = FactsSource(ledger.store, store, patients, document, clock_ms, consent_ids)
     exchange = Exchange(
         settings=settings,
         signing_key=signing,

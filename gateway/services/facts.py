@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -89,7 +89,12 @@ class EvidenceFacts:
 
     @property
     def documents(self) -> list[Mapping[str, Any]]:
-        return [orjson.loads(found.body) for found in (*self.ledger, *self.local)]
+        """The documents as the decision point reads them: each under its ledger id (the id its
+        terms, revocations and a decision's basis use), never the custodian's local id."""
+        return [
+            {**orjson.loads(found.body), "id": found.consent_id}
+            for found in (*self.ledger, *self.local)
+        ]
 
     def with_local(self, local: list[Evidence]) -> EvidenceFacts:
         return EvidenceFacts(self.ledger, tuple(local), self.missing)
@@ -100,7 +105,11 @@ def ledger_evidence(recorded: list[Consent], archive: EvidenceArchive) -> Eviden
     never applies, so its document is left out on both sides (decision and replay) alike."""
     active = [c for c in recorded if c.status == "active"]
     found = archive.get_many(c.consent_digest for c in active)
-    kept = tuple(found[c.consent_digest] for c in active if c.consent_digest in found)
+    kept = tuple(
+        replace(found[c.consent_digest], consent_id=c.consent_id)
+        for c in active
+        if c.consent_digest in found
+    )
     missing = tuple(c for c in active if c.consent_digest not in found)
     return EvidenceFacts(kept, (), missing)
 
@@ -136,9 +145,11 @@ class FactsSource:
         patients: PatientIndex,
         document: ConsortiumPolicy,
         clock_ms: Callable[[], int],
+        consent_ledger_id: Callable[[str], str],
         archive: EvidenceArchive | None = None,
     ) -> None:
         self._state = state
+        self._ledger_id = consent_ledger_id
         self._clock = clock_ms  # the decision's clock: replay reads archiving times against it
         self._fhir = fhir
         self._patients = patients
@@ -207,14 +218,18 @@ class FactsSource:
         recorded = consents_for_patient(self._state, patient_ref)
         on_ledger = ledger_evidence(recorded, self.archive)
         known = {c.consent_id for c in recorded}
-        local = [row for row in self.local_consents(patient_ref) if row.id not in known]
+        local = [
+            (self._ledger_id(row.id), row)
+            for row in self.local_consents(patient_ref)
+            if self._ledger_id(row.id) not in known
+        ]
         # Archive what we are about to decide with (idempotent; the first archiving stands), so
         # replay at the custodian finds it archived no later than the decision's time.
         archived = {e.digest for e in self.archive.for_patient(patient_ref)}
-        for row in local:
+        for lid, row in local:
             if evidence_digest(row.body) not in archived:
-                self.archive.put(row.body, row.id, patient_ref, self._clock())
-        kept = [Evidence(evidence_digest(r.body), r.id, patient_ref, 0, r.body) for r in local]
+                self.archive.put(row.body, lid, patient_ref, self._clock())
+        kept = [Evidence(evidence_digest(r.body), lid, patient_ref, 0, r.body) for lid, r in local]
         return on_ledger.with_local(kept)
 
     def _recorded_now(self, patient_ref: str, requester: str) -> frozenset[str]:
