@@ -47,7 +47,6 @@ def build_app(
     """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
     and the node (and its checkpointer, when given) starts and stops with the app."""
     directory = LedgerDirectory(ledger.store)
-    ledger.on_block(directory.on_block)
     return create_app(settings, directory=directory, ledger=ledger, checkpoints=checkpoints)
 
 

@@ -54,8 +54,11 @@ def exchange_for(request: Request) -> Exchange:
 
 
 async def exchange_of(request: Request) -> Exchange:
+    """This member's Exchange, its cache versions refreshed for this request."""
     # async: FastAPI runs a sync dependency in the thread pool, a hop per request for a lookup.
-    return exchange_for(request)
+    found = exchange_for(request)
+    await found.versions.refresh()
+    return found
 
 
 ExchangeDep = Annotated[Exchange, Depends(exchange_of)]
@@ -90,8 +93,10 @@ def whoami(peer: PeerDep) -> dict[str, str | None]:
 async def query(request: Request) -> Response:
     """``POST /exchange/query``: decide, record (ordering-acknowledged), then answer the sealed
     envelope; 403 if denied. A plain Starlette endpoint (see ``deps``): peer, then body."""
-    peer = peer_of(request)
     ex = exchange_for(request)
+    # Before the peer check: the member registry it reads is cached at these versions.
+    await ex.versions.refresh()
+    peer = peer_of(request)
     body = json_body(AskBody, await request.body(), request.headers.get("content-type"))
     ask = Ask(
         body.patient_ref,
@@ -110,7 +115,7 @@ async def query(request: Request) -> Response:
 
 
 @router.post("/deliver")
-async def deliver(request: Request, peer: PeerDep, ex: ExchangeDep) -> JSONResponse:
+async def deliver(request: Request, ex: ExchangeDep, peer: PeerDep) -> JSONResponse:
     """Store what a peer delivers, sealed for this member and signed by the caller."""
     stored = await accept_delivery(ex, peer, await request.body())
     return JSONResponse(

@@ -154,6 +154,8 @@ class ConsentSync:
             raise UnavailableError(
                 "the consent is stored but the ledger did not record it"
             ) from exc
+        # Every replica of this member decides only once its own ledger holds this entry.
+        self._store.raise_fence(entry.index + 1)
         if entry.code != 0:
             _log.warning(
                 "%s of %s refused by the ledger (code %d)", type_, body["consent_id"], entry.code

@@ -7,13 +7,12 @@ the requester. For each ACTIVE recorded consent, the full FHIR Consent whose SHA
 the current FHIR resource: after an edit the current one is not what the ledger vouches for.
 Consents the ledger could not carry (an opt-out, no grantee) are enforced from the current FHIR
 resource and archived too, so the custodian itself can replay them; such decisions are flagged by
-replay as resting on custodian-local evidence. Facts are cached per (patient, requester) until a
-block changes consents, grants, members or policy, or a local Consent is written.
+replay as resting on custodian-local evidence. Facts are cached per (patient, requester) at state
+versions every replica reads alike (gateway.services.versions).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,28 +22,16 @@ import orjson
 from gateway.errors import UnavailableError
 from gateway.fhir.search import SearchQuery
 from gateway.services.patients import PatientIndex
+from gateway.services.versions import KeyedCache, Snapshot, Versions
 from gateway.store.evidence import Evidence, EvidenceArchive, evidence_digest
 from gateway.store.fhir_store import FhirStore, StoredResource
 from ledger.state import Consent, Grant, active_members, consents_for_patient, grants_for, policy
-from ledger.state import namespaces as ns
 from ledger.statekv import StateReader
-from ledger.storage.base import BlockWrite
 from policies import ConsortiumPolicy, Facts, build_facts
 
 ANY_TYPE = "*"
 MAX_CACHED = 4096
 MAX_LOCAL_CONSENTS = 100
-FACT_NAMESPACES = frozenset(
-    {
-        ns.MEMBERS,
-        ns.KEYS,
-        ns.POLICY,
-        ns.CONSENTS,
-        ns.CONSENTS_BY_PATIENT,
-        ns.GRANTS,
-        ns.GRANTS_BY_GRANTEE,
-    }
-)
 
 
 def terms_body(consent: Consent) -> dict[str, Any]:
@@ -136,7 +123,11 @@ def snapshot_facts(
 
 
 class FactsSource:
-    """Builds and caches Facts. Reads are synchronous (SQL): call it from a worker thread."""
+    """Builds and caches Facts. Reads are synchronous (SQL): call it from a worker thread.
+
+    Cached per (patient, requester) at the versions of gateway.services.versions: the ledger's
+    facts generation and the FHIR store's write counter, both read from the database every
+    replica shares, so a Consent written or revoked through another replica ends the entry."""
 
     def __init__(
         self,
@@ -146,6 +137,7 @@ class FactsSource:
         document: ConsortiumPolicy,
         clock_ms: Callable[[], int],
         consent_ledger_id: Callable[[str], str],
+        versions: Versions,
         archive: EvidenceArchive | None = None,
     ) -> None:
         self._state = state
@@ -154,42 +146,38 @@ class FactsSource:
         self._fhir = fhir
         self._patients = patients
         self._policy = document
+        self._versions = versions
         # Same database as the FHIR store unless given: the archive is the custodian's own.
         self.archive = archive if archive is not None else EvidenceArchive(fhir.engine)
-        self._cache: dict[tuple[str, str], Facts] = {}
-        self._recorded: dict[tuple[str, str], frozenset[str]] = {}
-        self._lock = threading.Lock()
-        self._generation = 0
+        self._cache: KeyedCache[tuple[str, str], tuple[Facts, frozenset[str]]] = KeyedCache(
+            MAX_CACHED
+        )
 
     def facts(self, patient_ref: str, requester: str) -> Facts:
         """Raises UnavailableError when the policy in force is not the one this gateway holds."""
         key = (patient_ref, requester)
-        found = self._cache.get(key)
+        version = _key(self._versions.read())
+        found = self._cache.get(version, key)
         if found is None:
-            generation = self._generation
-            found = self._build(patient_ref, requester)
-            with self._lock:
-                if len(self._cache) >= MAX_CACHED:
-                    self._cache.clear()
-                    self._recorded.clear()
-                # Facts built across an invalidation may be stale: use them once, never cache them.
-                if generation == self._generation:
-                    self._cache[key] = found
-                    self._recorded[key] = self._recorded_now(patient_ref, requester)
-        return found
+            # Built after reading the version: a change after the read makes it the next one.
+            found = (
+                self._build(patient_ref, requester),
+                self._recorded_now(patient_ref, requester),
+            )
+            self._cache.put(version, key, found)
+        return found[0]
 
     def cached(self, patient_ref: str, requester: str) -> Facts | None:
-        """The cached Facts of the pair, or None: a dict lookup, safe on the event loop (the hot
-        path skips the thread hop ``facts`` needs when it must read SQL)."""
-        return self._cache.get((patient_ref, requester))
+        """The Facts of the pair cached at the versions the request read last (``Versions.last``;
+        refreshed at the start of every exchange request), or None: safe on the event loop."""
+        found = self._cache.get(_key(self._versions.last), (patient_ref, requester))
+        return None if found is None else found[0]
 
     def recorded_ids(self, patient_ref: str, requester: str) -> frozenset[str]:
         """Ids of the consents and grants of these facts that are on the ledger (what an
         access.record may name as its basis). Requires ``facts`` called for the same pair."""
-        found = self._recorded.get((patient_ref, requester))
-        if found is None:
-            found = self._recorded_now(patient_ref, requester)
-        return found
+        found = self._cache.get(_key(self._versions.last), (patient_ref, requester))
+        return self._recorded_now(patient_ref, requester) if found is None else found[1]
 
     def local_consents(self, patient_ref: str) -> list[StoredResource]:
         """The custodian's own FHIR Consents about the patient (every status, current versions)."""
@@ -198,20 +186,6 @@ class FactsSource:
             query = SearchQuery("Consent", patient=local_id, count=MAX_LOCAL_CONSENTS)
             out.extend(self._fhir.search(query).rows)
         return out
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._cache.clear()
-            self._recorded.clear()
-
-    async def on_block(self, block: BlockWrite) -> None:
-        if any(change.ns in FACT_NAMESPACES for change in block.changes):
-            self.invalidate()
-
-    def on_write(self, stored: StoredResource, _: StoredResource | None) -> None:
-        if stored.type in ("Consent", "Patient"):
-            self.invalidate()
 
     def evidence(self, patient_ref: str) -> EvidenceFacts:
         """The full Consents these facts decide with, and where each comes from."""
@@ -245,3 +219,7 @@ class FactsSource:
             )
         found = self.evidence(patient_ref)
         return snapshot_facts(self._state, self._policy, patient_ref, requester, found.documents)
+
+
+def _key(snapshot: Snapshot) -> tuple[int, int]:
+    return (snapshot.facts, snapshot.store)
