@@ -17,7 +17,6 @@ from functools import partial
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.peer import MemberDirectory
-from gateway.clock import now_ms
 from gateway.crypto.envelope import Recipient
 from gateway.crypto.keys import read_jwk, signing_kid
 from gateway.errors import ForbiddenError, UnavailableError
@@ -151,13 +150,15 @@ def open_exchange(
     directory: MemberDirectory | None,
     *,
     guard: Callable[[], None],
-    clock_ms: Callable[[], int] = now_ms,
+    clock_ms: Callable[[], int] | None = None,
 ) -> Exchange | None:
     """The member's exchange, hooked to its ledger and FHIR store; None when the app runs without
     a ledger or member registry (nothing could be recorded or authenticated: no exchange).
+    ``clock_ms`` defaults to the ledger node's: one clock for decisions, records and archive.
     Requires a running event loop (the consent lifecycle hands ledger writes to it)."""
     if ledger is None or directory is None:
         return None
+    clock_ms = clock_ms if clock_ms is not None else ledger.clock_ms
     signing = load_private_key(settings.keys.signing_key)
     patient_key = load_patient_key(settings.keys.patient_key.read_bytes())
     store = fhir.store
