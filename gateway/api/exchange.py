@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.deps import PeerDep, Services, ensure_releasable, json_body, peer_of
+from gateway.identity.pseudonym import LEDGER_CONSENT_ID
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services.exchange import Exchange, open_exchange, unavailable
 from gateway.services.inbox import accept_delivery
@@ -75,7 +76,8 @@ class AskBody(BaseModel):
     )
     purpose: str = Field(pattern=CODE)
     break_glass: bool = False
-    consent_ref: str | None = Field(None, pattern=IDENT)
+    # A ledger consent id only: the ledger never records a string a requester's EHR chose.
+    consent_ref: str | None = Field(None, pattern=LEDGER_CONSENT_ID)
     break_glass_started: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
 
 

@@ -28,6 +28,8 @@ def load_patient_key(text: bytes) -> bytes:
 
 
 LEDGER_ID_PREFIXES = {"Consent": "c-"}
+LEDGER_CONSENT_ID = r"^c-[0-9a-f]{40}$"
+"""The only shape a consent reference may take on the wire and on the ledger (``ledger_id``)."""
 """The kinds of custodian resources the ledger names, and the prefix their ledger ids carry."""
 
 

@@ -76,7 +76,11 @@ def test_no_ehr_chosen_string_reaches_any_ledger_or_log(solo: Consortium) -> Non
     opt_out["provision"]["type"] = "deny"
     put(hospital, opt_out, headers)
 
-    permitted = ask(insurer, "hospital-a", mrn, "HPAYMT", ["Claim"])
+    # A requester names a consent by its ledger id only, never by a string its EHR chose.
+    named = ask(insurer, "hospital-a", mrn, "HPAYMT", ["Claim"], consent_ref=consent_id)
+    assert named.status_code == 400, named.text
+    on_ledger = ledger_consent_id(hospital, consent_id)
+    permitted = ask(insurer, "hospital-a", mrn, "HPAYMT", ["Claim"], consent_ref=on_ledger)
     assert permitted.status_code == 200, permitted.text
     treat = ask(other, "hospital-a", mrn, "TREAT", ["Observation", "Claim"])
     assert treat.status_code == 200, treat.text
@@ -116,7 +120,7 @@ def test_no_ehr_chosen_string_reaches_any_ledger_or_log(solo: Consortium) -> Non
 
     entries = wait_for(audited, "the patient's audit")
     basis = next(e for e in entries if e["tx_id"] == txs[0])["basis"]
-    assert basis == [ledger_consent_id(hospital, consent_id)]
+    assert basis == [on_ledger]
     for tx in (txs[0], txs[1], txs[3]):
         code, report = replay(hospital, tx)
         assert (code, report["status"]) == (0, "confirmed"), report
