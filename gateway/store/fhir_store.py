@@ -88,8 +88,12 @@ class FhirStore:
         """(write counter, ledger fence): the counter changes whenever a resource is written, by
         any replica; the fence only grows."""
         query = sa.select(STORE_VERSION.c.version, STORE_VERSION.c.ledger_fence)
-        with self._tx() as conn:
-            row = conn.execute(query).first()
+        # One row read on every exchange request: no explicit BEGIN/COMMIT around it.
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).first()
+        except OperationalError as exc:
+            raise UnavailableError("the FHIR store is unavailable") from exc
         return (0, 0) if row is None else (int(row.version), int(row.ledger_fence))
 
     def raise_fence(self, tree_size: int) -> None:
