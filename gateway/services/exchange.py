@@ -1,8 +1,9 @@
 """The exchange between members, wired for one gateway: keys, ledger views, facts, peer client.
 
 ``open_exchange`` builds it when the app starts (the exchange router's lifespan) and hooks it to the
-ledger (facts are dropped when a block changes them) and to the FHIR store (patient index, facts,
-consent lifecycle); ``Exchange.close`` releases the peer client at shutdown. The use cases are in
+ledger (the cache generations of gateway.services.versions) and to the FHIR store (the patient
+index, in each Patient write's transaction; the consent lifecycle); its caches are keyed by state
+every replica of the member reads. ``Exchange.close`` releases the peer client at shutdown. The use cases are in
 ``release`` (the custodian's side) and ``outbound`` (the requester's side).
 """
 
