@@ -6,7 +6,6 @@ recorded, and checks that it behaved as expected; the walk passes only if every 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,6 @@ class Demo:
     root: Path
     clients: dict[str, EhrClient]
     failures: list[str] = field(default_factory=list)
-    accesses: list[str] = field(default_factory=list)
-    """tx_id of every access.record the walk caused about the patient (releases and denials):
-    the patient's audit step must find each of them."""
     patient = synthetic.PATIENTS[0]
 
     def expect(self, what: str, ok: bool, detail: str) -> None:
@@ -58,11 +54,7 @@ class Demo:
             "resource_types": types,
             **extra,
         }
-        reply = await self.clients[requester].call("POST", "/outbound/query", body)
-        tx = reply.headers.get("x-medgate-access-tx")
-        if tx:
-            self.accesses.append(tx)
-        return reply
+        return await self.clients[requester].call("POST", "/outbound/query", body)
 
 
 def _types(reply: Reply) -> set[str]:
@@ -135,18 +127,14 @@ async def consent_and_claims(demo: Demo) -> dict[str, Any]:
     return consent
 
 
-def leaks(text: str, values: list[str]) -> list[str]:
-    """The ``values`` found in ``text``, compared case-insensitively: an id such as
-    ``cond-pat-mrn-0003`` still names ``MRN-0003``."""
-    folded = text.casefold()
-    return [v for v in values if v.casefold() in folded]
-
-
 async def public_health(demo: Demo) -> None:
     reply = await demo.query("agency-d", "PUBHLTH", ["Patient", "Condition", "Observation"])
-    p = demo.patient
-    text = json.dumps(reply.body)
-    leaked = leaks(text, [p.family, p.given, p.mrn, p.phone, p.phone.replace(" ", "")])
+    text = str(reply.body)
+    leaked = [
+        v
+        for v in (demo.patient.family, demo.patient.given, demo.patient.mrn, demo.patient.phone)
+        if v in text
+    ]
     demo.expect(
         "agency-d queries for public health: released de-identified",
         reply.status == 200 and not leaked and bool(_types(reply)),
@@ -181,7 +169,6 @@ async def deliver(demo: Demo) -> None:
     }
     reply = await demo.clients["hospital-a"].call("POST", "/outbound/deliver", body)
     done = (reply.body or {}).get("delivered", []) if isinstance(reply.body, dict) else []
-    demo.accesses.extend(str(d["tx_id"]) for d in done if d.get("tx_id"))
     demo.expect(
         "hospital-a pushes a discharge summary to hospital-b (sealed, recorded)",
         reply.status == 200 and bool(done) and all(d["status"] == "delivered" for d in done),
@@ -207,37 +194,28 @@ async def patient_audit(demo: Demo) -> str:
         demo.expect("hospital-a issues the patient a token", False, f"HTTP {issued.status}")
         return ""
     token = str(issued.body["access_token"])
-    log = await _final_log(ehr, token, set(demo.accesses))
+    log = await _final_log(ehr, token)
     ok, lines = check_patient_log(demo.root, log)
     for line in lines:
         say(f"      {line}")
-    logged = {str(e.get("tx_id")) for e in log.get("entries", [])}
-    missing = sorted(set(demo.accesses) - logged)
     demo.expect(
         "the patient reads every access to their records, each proven against the "
         "consortium's cosigned checkpoint",
-        ok and not missing,
-        f"{len(logged)} entries; {len(set(demo.accesses)) - len(missing)} of the "
-        f"{len(set(demo.accesses))} accesses this walk made"
-        + (f"; MISSING {[m[:16] for m in missing]}" if missing else ""),
+        ok,
+        f"{len(log.get('entries', []))} entries",
     )
     return token
 
 
-async def _final_log(
-    ehr: EhrClient, token: str, expected: set[str], timeout: float = 20.0
-) -> dict[str, Any]:
-    """The patient's log once it holds every ``expected`` access and a final checkpoint covers
-    every entry (bounded wait)."""
+async def _final_log(ehr: EhrClient, token: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The patient's log once every entry is covered by a final checkpoint (bounded wait)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         reply = await ehr.call("GET", "/patient/audit", bearer=token)
         body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
-        entries = body.get("entries", [])
-        pending = [e for e in entries if e.get("proof") is None]
-        complete = expected <= {str(e.get("tx_id")) for e in entries}
-        if (reply.status == 200 and complete and not pending) or loop.time() > deadline:
+        pending = [e for e in body.get("entries", []) if e.get("proof") is None]
+        if (reply.status == 200 and not pending) or loop.time() > deadline:
             return body
         await asyncio.sleep(0.25)
 
