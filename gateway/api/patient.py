@@ -14,7 +14,6 @@ from gateway.api.deps import BearerDep, GrantDep, ServicesDep
 from gateway.auth.scopes import Action, allows
 from gateway.errors import FHIR_JSON, ForbiddenError, UnavailableError
 from gateway.services.audit_fhir import audit_bundle
-from gateway.services.ledger_view import consistency_json
 from gateway.services.patient_audit import patient_audit
 from gateway.services.patient_tokens import PatientTokens
 from ledger.ids import PatientRef
@@ -82,23 +81,6 @@ async def audit(
     if fmt is not None and fmt in FHIR_FORMATS:
         return JSONResponse(audit_bundle(log), media_type=FHIR_JSON)
     return JSONResponse(log.to_json())
-
-
-@router.get("/proof/consistency")
-async def consistency(
-    svc: ServicesDep,
-    _: PatientDep,
-    first: Annotated[int, Query(alias="from")],
-    second: Annotated[int, Query(alias="to")],
-) -> dict[str, Any]:
-    """The RFC 9162 consistency proof between two tree sizes of the committed ledger (for
-    instance two checkpoints the patient has seen), for the patient token: the patient checks
-    for themself that the log of the later checkpoint extends the earlier one, unrewritten.
-    Requires ``0 < from <= to <= committed tree size`` (else 400). The proof reveals only
-    hashes of subtrees, no entry."""
-    if svc.ledger is None:
-        raise UnavailableError("this gateway runs no ledger node")
-    return await run_in_threadpool(consistency_json, svc.ledger.store, first, second)
 
 
 def _static(name: str) -> Response:

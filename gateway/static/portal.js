@@ -1,7 +1,5 @@
 // medgate patient portal: fetches /patient/audit and verifies every RFC 9162 inclusion proof in
-// the browser (WebCrypto SHA-256) against the tree root of the quorum-cosigned checkpoint; then
-// checks the RFC 9162 consistency proof from the checkpoint this browser saw last (localStorage)
-// to the current one, so history cannot have been rewritten between two visits unnoticed.
+// the browser (WebCrypto SHA-256) against the tree root of the quorum-cosigned checkpoint.
 "use strict";
 
 const enc = new TextEncoder();
@@ -53,77 +51,6 @@ async function rootFromInclusion(hash, index, size, proof) {
     fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
   }
   return sn === 0 ? r : null;
-}
-
-// RFC 9162 section 2.1.4.2: does `proof` show the tree (first, firstRoot) is a prefix of the
-// tree (second, secondRoot)? Requires 0 < first < second.
-async function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
-  if (!(first > 0 && first < second) || proof.length === 0) return false;
-  if (proof.some((p) => p.length !== 32)) return false;
-  const path = (first & (first - 1)) === 0 ? [firstRoot, ...proof] : proof;
-  let fn = first - 1, sn = second - 1;
-  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-  let fr = path[0], sr = path[0];
-  for (const c of path.slice(1)) {
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      fr = await nodeHash(c, fr);
-      sr = await nodeHash(c, sr);
-      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-    } else {
-      sr = await nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
-  }
-  return sn === 0 && hexEncode(fr) === hexEncode(firstRoot) &&
-    hexEncode(sr) === hexEncode(secondRoot);
-}
-
-// The checkpoint this browser saw last for the patient: {tree_size, tree_root} or null.
-const seenKey = (patientRef) => `medgate.checkpoint.${patientRef}`;
-
-function lastSeen(patientRef) {
-  try { return JSON.parse(localStorage.getItem(seenKey(patientRef))); } catch (e) { return null; }
-}
-
-// "consistent" (the current checkpoint extends the one seen last), "first" (nothing seen yet),
-// or "failed" (a rewrite, a shrink, or a proof that does not check out).
-async function checkHistory(cp, patientRef, token) {
-  const seen = lastSeen(patientRef);
-  if (!seen) return "first";
-  if (seen.tree_size === cp.tree_size) {
-    return seen.tree_root === cp.tree_root ? "consistent" : "failed";
-  }
-  if (!(seen.tree_size > 0 && seen.tree_size < cp.tree_size)) return "failed";
-  const url = `/patient/proof/consistency?from=${seen.tree_size}&to=${cp.tree_size}`;
-  const resp = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
-  if (!resp.ok) return "failed";
-  const proof = await resp.json();
-  const ok = await verifyConsistency(seen.tree_size, cp.tree_size, hexDecode(seen.tree_root),
-    hexDecode(cp.tree_root), proof.hashes.map(hexDecode));
-  return ok ? "consistent" : "failed";
-}
-
-async function showHistory(cp, patientRef, token) {
-  const line = document.getElementById("history");
-  if (!cp) { line.textContent = ""; return; }
-  const seen = lastSeen(patientRef);
-  const result = await checkHistory(cp, patientRef, token);
-  line.className = result === "failed" ? "failed" : "verified";
-  if (result === "first") {
-    line.textContent = "History: first visit from this browser; this checkpoint is kept to " +
-      "check the next one against.";
-  } else if (result === "consistent") {
-    line.textContent = `History verified: the log at ${cp.tree_size} entries extends the ` +
-      `${seen.tree_size} entries you saw last; nothing was rewritten.`;
-  } else {
-    line.textContent = `History check FAILED: the log does not extend the ${seen.tree_size} ` +
-      "entries you saw last. Tell your hospital.";
-  }
-  if (result !== "failed") {  // an alarm stays until the log is consistent again
-    localStorage.setItem(seenKey(patientRef),
-      JSON.stringify({ tree_size: cp.tree_size, tree_root: cp.tree_root }));
-  }
 }
 
 // The row must say what the proven leaf says: the ledger entry, not the server's summary.
@@ -198,7 +125,6 @@ async function load() {
     proofCell.className = `proof ${result}`;
     if (result === "verified") verified++;
   }
-  await showHistory(cp, audit.patient_ref, token);
   status.textContent = `${audit.entries.length} accesses, ${verified} verified, ${audit.pending} pending`;
 }
 
