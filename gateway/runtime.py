@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from gateway.app import create_app
@@ -17,15 +19,17 @@ from ledger.ids import ConsortiumId, OrgId
 from ledger.storage.sql import SqlStore
 
 
-async def open_ledger(settings: Settings, *, cut_after: float = 0.05) -> LedgerService:
-    """The member's ledger node (not yet started)."""
+async def open_ledger(
+    settings: Settings, *, cut_after: float = 0.05, clock_ms: Callable[[], int] = now_ms
+) -> LedgerService:
+    """The member's ledger node (not yet started), on ``clock_ms``: the member's one clock."""
     return LedgerService(
         OrgId(settings.org),
         load_private_key(settings.keys.signing_key),
         SqlStore(settings.ledger_store_url),
         await open_ordering(settings),
         settings.keys.genesis.read_bytes(),
-        clock_ms=now_ms,
+        clock_ms=clock_ms,
         cut_after=cut_after,
     )
 
@@ -81,15 +85,23 @@ def build_app(
     """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
     and the node (and its checkpointer, when given) starts and stops with the app."""
     directory = LedgerDirectory(ledger.store)
-    ledger.on_block(directory.on_block)
+    clock_ms = ledger.clock_ms
     return create_app(
-        settings, directory=directory, ledger=ledger, checkpoints=checkpoints, rollback=rollback
+        settings,
+        directory=directory,
+        clock=lambda: clock_ms() // 1000,  # one clock: tokens and assertions too
+        ledger=ledger,
+        checkpoints=checkpoints,
+        rollback=rollback,
     )
 
 
-async def open_gateway(settings: Settings, *, cut_after: float = 0.05) -> FastAPI:
-    """Everything a member runs, wired: what ``medgate serve`` serves."""
-    ledger = await open_ledger(settings, cut_after=cut_after)
+async def open_gateway(
+    settings: Settings, *, cut_after: float = 0.05, clock_ms: Callable[[], int] = now_ms
+) -> FastAPI:
+    """Everything a member runs, wired: what ``medgate serve`` serves. ``clock_ms`` is the one
+    clock of every time on the decision path (decisions, ledger entries, archive, tokens)."""
+    ledger = await open_ledger(settings, cut_after=cut_after, clock_ms=clock_ms)
     checkpoints = await open_checkpoints(settings, ledger)
     rollback = await open_rollback_guard(settings, ledger, checkpoints)
     return build_app(settings, ledger, checkpoints, rollback)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
 from gateway.api.deps import PeerDep, Services, ensure_releasable, json_body, peer_of
+from gateway.identity.pseudonym import LEDGER_CONSENT_ID
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services.exchange import Exchange, open_exchange, unavailable
 from gateway.services.inbox import accept_delivery
@@ -57,8 +58,11 @@ def exchange_for(request: Request) -> Exchange:
 
 
 async def exchange_of(request: Request) -> Exchange:
+    """This member's Exchange, its cache versions refreshed for this request."""
     # async: FastAPI runs a sync dependency in the thread pool, a hop per request for a lookup.
-    return exchange_for(request)
+    found = exchange_for(request)
+    await found.versions.refresh()
+    return found
 
 
 ExchangeDep = Annotated[Exchange, Depends(exchange_of)]
@@ -75,7 +79,8 @@ class AskBody(BaseModel):
     )
     purpose: str = Field(pattern=CODE)
     break_glass: bool = False
-    consent_ref: str | None = Field(None, pattern=IDENT)
+    # A ledger consent id only: the ledger never records a string a requester's EHR chose.
+    consent_ref: str | None = Field(None, pattern=LEDGER_CONSENT_ID)
     break_glass_started: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
 
 
@@ -93,8 +98,10 @@ def whoami(peer: PeerDep) -> dict[str, str | None]:
 async def query(request: Request) -> Response:
     """``POST /exchange/query``: decide, record (ordering-acknowledged), then answer the sealed
     envelope; 403 if denied. A plain Starlette endpoint (see ``deps``): peer, then body."""
-    peer = peer_of(request)
     ex = exchange_for(request)
+    # Before the peer check: the member registry it reads is cached at these versions.
+    await ex.versions.refresh()
+    peer = peer_of(request)
     body = json_body(AskBody, await request.body(), request.headers.get("content-type"))
     ask = Ask(
         body.patient_ref,
@@ -121,7 +128,7 @@ async def query(request: Request) -> Response:
         body={JOSE_JSON: {"type": "object", "description": "sealed envelope (JWE JSON)"}},
     ),
 )
-async def deliver(request: Request, peer: PeerDep, ex: ExchangeDep) -> JSONResponse:
+async def deliver(request: Request, ex: ExchangeDep, peer: PeerDep) -> JSONResponse:
     """Store what a peer delivers, sealed for this member and signed by the caller."""
     stored = await accept_delivery(ex, peer, await request.body())
     return JSONResponse(

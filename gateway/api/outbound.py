@@ -19,7 +19,6 @@ from gateway.api.contract import Scheme, secured
 from gateway.api.deps import GrantDep, grant_of, json_body
 from gateway.api.exchange import (
     CODE,
-    IDENT,
     MAX_SAFE_INTEGER,
     RESOURCE_TYPE,
     ExchangeDep,
@@ -28,6 +27,7 @@ from gateway.api.exchange import (
 from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant
 from gateway.errors import FHIR_JSON, ForbiddenError
+from gateway.identity.pseudonym import LEDGER_CONSENT_ID
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER
 from gateway.services import outbound
 
@@ -53,7 +53,8 @@ class QueryBody(BaseModel):
         min_length=1, max_length=64
     )
     break_glass: bool = False
-    consent_ref: str | None = Field(None, pattern=IDENT)
+    # A ledger consent id only: the ledger never records a string a requester's EHR chose.
+    consent_ref: str | None = Field(None, pattern=LEDGER_CONSENT_ID)
     break_glass_started: int | None = Field(None, ge=0, le=MAX_SAFE_INTEGER)
 
 

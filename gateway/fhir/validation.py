@@ -17,6 +17,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from gateway.errors import BadRequestError, InvalidResourceError, Issue, NotFoundError
+from gateway.fhir.codes import code_issues
 from gateway.fhir.search import FHIR_ID
 
 SUPPORTED_TYPES = (
@@ -66,7 +67,8 @@ def parse_resource(raw: bytes, type_: str, id_: str | None = None) -> dict[str, 
     """Parse and validate ``raw`` as a ``type_`` resource (with id ``id_`` on update).
 
     Raises BadRequestError (not a JSON object, wrong resourceType or id) or InvalidResourceError
-    (the R4 model refuses it; one issue per problem, location and kind only).
+    (the R4 model refuses it, a required code is outside its value set, a string holds a control
+    character; one issue per problem, location and kind only).
     """
     model = resource_model(type_)
     try:
@@ -85,6 +87,9 @@ def parse_resource(raw: bytes, type_: str, id_: str | None = None) -> dict[str, 
         raise InvalidResourceError(
             "the resource is not valid FHIR R4", issues=_issues(exc)
         ) from exc
+    issues = code_issues(model, data)
+    if issues:
+        raise InvalidResourceError("the resource is not valid FHIR R4", issues=issues[:MAX_ISSUES])
     return data
 
 

@@ -1,8 +1,9 @@
 """The exchange between members, wired for one gateway: keys, ledger views, facts, peer client.
 
 ``open_exchange`` builds it when the app starts (the exchange router's lifespan) and hooks it to the
-ledger (facts are dropped when a block changes them) and to the FHIR store (patient index, facts,
-consent lifecycle); ``Exchange.close`` releases the peer client at shutdown. The use cases are in
+ledger (the cache generations of gateway.services.versions) and to the FHIR store (the patient
+index, in each Patient write's transaction; the consent lifecycle); its caches are keyed by state
+every replica of the member reads. ``Exchange.close`` releases the peer client at shutdown. The use cases are in
 ``release`` (the custodian's side) and ``outbound`` (the requester's side).
 """
 
@@ -12,28 +13,27 @@ import asyncio
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.peer import MemberDirectory
-from gateway.clock import now_ms
 from gateway.crypto.envelope import Recipient
 from gateway.crypto.keys import read_jwk, signing_kid
 from gateway.errors import ForbiddenError, UnavailableError
 from gateway.fhir.service import FhirService
 from gateway.identity.files import load_private_key
-from gateway.identity.pseudonym import load_patient_key
+from gateway.identity.pseudonym import ledger_id, load_patient_key
 from gateway.peers.client import PeerClient
 from gateway.services.consent_sync import ConsentSync
+from gateway.services.directory import LedgerDirectory
 from gateway.services.facts import FactsSource
 from gateway.services.ledger import LedgerService
 from gateway.services.patients import PatientIndex
 from gateway.services.pseudonyms import release_key
+from gateway.services.versions import KeyedCache, Versions, ledger_versions
 from gateway.settings import Settings
-from gateway.store.fhir_store import StoredResource
 from ledger.state import Member, member
-from ledger.state import namespaces as ns
-from ledger.storage.base import BlockWrite
 from policies import ConsortiumPolicy, default_policy
 
 CACHE_BUDGET_BYTES = 32 * 1024 * 1024
@@ -42,31 +42,36 @@ CACHE_BUDGET_BYTES = 32 * 1024 * 1024
 
 class PayloadCache:
     """Released payloads (before sealing) by everything that determines them, so a repeated query
-    skips the fetch and the obligations. Any FHIR write drops them all: what a payload contains is
-    read from the FHIR store only (patient index and resources). A payload computed while a write
-    happened is not kept (``generation`` taken before the fetch differs), so none is ever stale."""
+    skips the fetch and the obligations. Valid at one FHIR store version (``Versions.last.store``,
+    the write counter every replica reads): a write through any replica ends every entry, since
+    what a payload contains is read from the FHIR store only (patient index and resources). A
+    payload computed at an older version than the cache's is not kept, so none is ever stale."""
 
-    def __init__(self, budget: int = CACHE_BUDGET_BYTES) -> None:
+    def __init__(self, versions: Versions, budget: int = CACHE_BUDGET_BYTES) -> None:
+        self._versions = versions
         self._budget = budget
-        self._lock = threading.Lock()  # writes notify in the writer's thread, reads in the pool
-        self._generation = 0
+        self._lock = threading.Lock()  # reads on the event loop and in the pool
+        self._at = -1
         self._size = 0
         self._payloads: dict[Hashable, bytes] = {}
 
     @property
     def generation(self) -> int:
-        return self._generation
+        """The store version a payload about to be computed is computed at."""
+        return self._versions.last.store
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
+            self._move_to(self._versions.last.store)
             return self._payloads.get(key)
 
     def put(self, key: Hashable, generation: int, payload: bytes) -> None:
-        """Keep ``payload`` if no write happened since ``generation`` was read."""
+        """Keep ``payload`` if it was computed at the cache's current store version."""
         if len(payload) * 4 > self._budget:
             return
         with self._lock:
-            if generation != self._generation:
+            self._move_to(self._versions.last.store)
+            if generation != self._at:
                 return
             if self._size + len(payload) > self._budget:
                 self._payloads.clear()  # crude, but a full cache means a broad working set
@@ -74,11 +79,11 @@ class PayloadCache:
             self._size += len(payload) - len(self._payloads.get(key, b""))
             self._payloads[key] = payload
 
-    def on_write(self, stored: StoredResource, previous: StoredResource | None) -> None:
-        with self._lock:
-            self._generation += 1
+    def _move_to(self, version: int) -> None:
+        if version != self._at:
             self._payloads.clear()
             self._size = 0
+            self._at = version
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +107,11 @@ class Exchange:
     guard: Callable[[], None]
     """Raises UnavailableError when releases are suspended (``deps.ensure_releasable``)."""
     clock_ms: Callable[[], int]
-    members: dict[str, Member] = field(default_factory=dict)
-    """Member records read at the head, dropped when a block changes members or keys."""
-    released: PayloadCache = field(default_factory=PayloadCache)
+    versions: Versions
+    """The state versions every cache is keyed by; ``refresh`` at the start of each request."""
+    released: PayloadCache
+    members: KeyedCache[str, Member] = field(default_factory=KeyedCache)
+    """Member records at the registry generation (gateway.services.versions)."""
 
     @property
     def org(self) -> str:
@@ -112,24 +119,22 @@ class Exchange:
 
     def member(self, org: str) -> Member:
         """An active member of the registry at this node's head; ForbiddenError otherwise."""
-        found = self.members.get(org)
+        generation = self.versions.registry
+        found = self.members.get(generation, org)
         if found is None:
             found = member(self.ledger.store, org)
             if found is not None:
-                self.members[org] = found
+                self.members.put(generation, org, found)
         if found is None or not found.is_active:
             raise ForbiddenError("not an active member of the consortium")
         return found
 
     async def member_async(self, org: str) -> Member:
-        """``member`` without leaving the event loop when the record is cached (the hot path)."""
-        if org in self.members:
+        """``member`` without leaving the event loop when the record is cached (the hot path).
+        Keyed by the versions the request's ``refresh`` read."""
+        if self.members.get(self.versions.registry, org) is not None:
             return self.member(org)
         return await asyncio.to_thread(self.member, org)
-
-    async def on_block(self, block: BlockWrite) -> None:
-        if any(change.ns in (ns.MEMBERS, ns.KEYS) for change in block.changes):
-            self.members.clear()
 
     async def close(self) -> None:
         await self.peers.close()
@@ -149,19 +154,25 @@ def open_exchange(
     directory: MemberDirectory | None,
     *,
     guard: Callable[[], None],
-    clock_ms: Callable[[], int] = now_ms,
+    clock_ms: Callable[[], int] | None = None,
 ) -> Exchange | None:
     """The member's exchange, hooked to its ledger and FHIR store; None when the app runs without
     a ledger or member registry (nothing could be recorded or authenticated: no exchange).
+    ``clock_ms`` defaults to the ledger node's: one clock for decisions, records and archive.
     Requires a running event loop (the consent lifecycle hands ledger writes to it)."""
     if ledger is None or directory is None:
         return None
+    clock_ms = clock_ms if clock_ms is not None else ledger.clock_ms
     signing = load_private_key(settings.keys.signing_key)
     patient_key = load_patient_key(settings.keys.patient_key.read_bytes())
     store = fhir.store
     patients = PatientIndex(store, patient_key)
     document = default_policy()
-    facts = FactsSource(ledger.store, store, patients, document)
+    versions = ledger_versions(ledger, store)
+    if isinstance(directory, LedgerDirectory):
+        directory.versions = versions
+    consent_ids = partial(ledger_id, patient_key, settings.org, "Consent")
+    facts = FactsSource(ledger.store, store, patients, document, clock_ms, consent_ids, versions)
     exchange = Exchange(
         settings=settings,
         signing_key=signing,
@@ -178,13 +189,10 @@ def open_exchange(
         policy=document,
         guard=guard,
         clock_ms=clock_ms,
+        versions=versions,
+        released=PayloadCache(versions),
     )
-    ledger.on_block(facts.on_block)
-    ledger.on_block(exchange.on_block)
-    fhir.add_listener(patients.on_write)
-    fhir.add_listener(exchange.released.on_write)
-    fhir.add_listener(facts.on_write)
-    consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop())
+    consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop(), clock_ms)
     fhir.add_listener(consent_sync.on_write)
     return exchange
 

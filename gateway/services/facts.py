@@ -7,45 +7,31 @@ the requester. For each ACTIVE recorded consent, the full FHIR Consent whose SHA
 the current FHIR resource: after an edit the current one is not what the ledger vouches for.
 Consents the ledger could not carry (an opt-out, no grantee) are enforced from the current FHIR
 resource and archived too, so the custodian itself can replay them; such decisions are flagged by
-replay as resting on custodian-local evidence. Facts are cached per (patient, requester) until a
-block changes consents, grants, members or policy, or a local Consent is written.
+replay as resting on custodian-local evidence. Facts are cached per (patient, requester) at state
+versions every replica reads alike (gateway.services.versions).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from gateway.clock import now_ms
 from gateway.errors import UnavailableError
 from gateway.fhir.search import SearchQuery
 from gateway.services.patients import PatientIndex
+from gateway.services.versions import KeyedCache, Snapshot, Versions
 from gateway.store.evidence import Evidence, EvidenceArchive, evidence_digest
 from gateway.store.fhir_store import FhirStore, StoredResource
 from ledger.state import Consent, Grant, active_members, consents_for_patient, grants_for, policy
-from ledger.state import namespaces as ns
 from ledger.statekv import StateReader
-from ledger.storage.base import BlockWrite
 from policies import ConsortiumPolicy, Facts, build_facts
 
 ANY_TYPE = "*"
 MAX_CACHED = 4096
 MAX_LOCAL_CONSENTS = 100
-FACT_NAMESPACES = frozenset(
-    {
-        ns.MEMBERS,
-        ns.KEYS,
-        ns.POLICY,
-        ns.CONSENTS,
-        ns.CONSENTS_BY_PATIENT,
-        ns.GRANTS,
-        ns.GRANTS_BY_GRANTEE,
-    }
-)
 
 
 def terms_body(consent: Consent) -> dict[str, Any]:
@@ -90,7 +76,12 @@ class EvidenceFacts:
 
     @property
     def documents(self) -> list[Mapping[str, Any]]:
-        return [orjson.loads(found.body) for found in (*self.ledger, *self.local)]
+        """The documents as the decision point reads them: each under its ledger id (the id its
+        terms, revocations and a decision's basis use), never the custodian's local id."""
+        return [
+            {**orjson.loads(found.body), "id": found.consent_id}
+            for found in (*self.ledger, *self.local)
+        ]
 
     def with_local(self, local: list[Evidence]) -> EvidenceFacts:
         return EvidenceFacts(self.ledger, tuple(local), self.missing)
@@ -101,7 +92,11 @@ def ledger_evidence(recorded: list[Consent], archive: EvidenceArchive) -> Eviden
     never applies, so its document is left out on both sides (decision and replay) alike."""
     active = [c for c in recorded if c.status == "active"]
     found = archive.get_many(c.consent_digest for c in active)
-    kept = tuple(found[c.consent_digest] for c in active if c.consent_digest in found)
+    kept = tuple(
+        replace(found[c.consent_digest], consent_id=c.consent_id)
+        for c in active
+        if c.consent_digest in found
+    )
     missing = tuple(c for c in active if c.consent_digest not in found)
     return EvidenceFacts(kept, (), missing)
 
@@ -128,7 +123,11 @@ def snapshot_facts(
 
 
 class FactsSource:
-    """Builds and caches Facts. Reads are synchronous (SQL): call it from a worker thread."""
+    """Builds and caches Facts. Reads are synchronous (SQL): call it from a worker thread.
+
+    Cached per (patient, requester) at the versions of gateway.services.versions: the ledger's
+    facts generation and the FHIR store's write counter, both read from the database every
+    replica shares, so a Consent written or revoked through another replica ends the entry."""
 
     def __init__(
         self,
@@ -136,48 +135,49 @@ class FactsSource:
         fhir: FhirStore,
         patients: PatientIndex,
         document: ConsortiumPolicy,
+        clock_ms: Callable[[], int],
+        consent_ledger_id: Callable[[str], str],
+        versions: Versions,
         archive: EvidenceArchive | None = None,
     ) -> None:
         self._state = state
+        self._ledger_id = consent_ledger_id
+        self._clock = clock_ms  # the decision's clock: replay reads archiving times against it
         self._fhir = fhir
         self._patients = patients
         self._policy = document
+        self._versions = versions
         # Same database as the FHIR store unless given: the archive is the custodian's own.
         self.archive = archive if archive is not None else EvidenceArchive(fhir.engine)
-        self._cache: dict[tuple[str, str], Facts] = {}
-        self._recorded: dict[tuple[str, str], frozenset[str]] = {}
-        self._lock = threading.Lock()
-        self._generation = 0
+        self._cache: KeyedCache[tuple[str, str], tuple[Facts, frozenset[str]]] = KeyedCache(
+            MAX_CACHED
+        )
 
     def facts(self, patient_ref: str, requester: str) -> Facts:
         """Raises UnavailableError when the policy in force is not the one this gateway holds."""
         key = (patient_ref, requester)
-        found = self._cache.get(key)
+        version = _key(self._versions.read())
+        found = self._cache.get(version, key)
         if found is None:
-            generation = self._generation
-            found = self._build(patient_ref, requester)
-            with self._lock:
-                if len(self._cache) >= MAX_CACHED:
-                    self._cache.clear()
-                    self._recorded.clear()
-                # Facts built across an invalidation may be stale: use them once, never cache them.
-                if generation == self._generation:
-                    self._cache[key] = found
-                    self._recorded[key] = self._recorded_now(patient_ref, requester)
-        return found
+            # Built after reading the version: a change after the read makes it the next one.
+            found = (
+                self._build(patient_ref, requester),
+                self._recorded_now(patient_ref, requester),
+            )
+            self._cache.put(version, key, found)
+        return found[0]
 
     def cached(self, patient_ref: str, requester: str) -> Facts | None:
-        """The cached Facts of the pair, or None: a dict lookup, safe on the event loop (the hot
-        path skips the thread hop ``facts`` needs when it must read SQL)."""
-        return self._cache.get((patient_ref, requester))
+        """The Facts of the pair cached at the versions the request read last (``Versions.last``;
+        refreshed at the start of every exchange request), or None: safe on the event loop."""
+        found = self._cache.get(_key(self._versions.last), (patient_ref, requester))
+        return None if found is None else found[0]
 
     def recorded_ids(self, patient_ref: str, requester: str) -> frozenset[str]:
         """Ids of the consents and grants of these facts that are on the ledger (what an
         access.record may name as its basis). Requires ``facts`` called for the same pair."""
-        found = self._recorded.get((patient_ref, requester))
-        if found is None:
-            found = self._recorded_now(patient_ref, requester)
-        return found
+        found = self._cache.get(_key(self._versions.last), (patient_ref, requester))
+        return self._recorded_now(patient_ref, requester) if found is None else found[1]
 
     def local_consents(self, patient_ref: str) -> list[StoredResource]:
         """The custodian's own FHIR Consents about the patient (every status, current versions)."""
@@ -187,33 +187,23 @@ class FactsSource:
             out.extend(self._fhir.search(query).rows)
         return out
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._cache.clear()
-            self._recorded.clear()
-
-    async def on_block(self, block: BlockWrite) -> None:
-        if any(change.ns in FACT_NAMESPACES for change in block.changes):
-            self.invalidate()
-
-    def on_write(self, stored: StoredResource, _: StoredResource | None) -> None:
-        if stored.type in ("Consent", "Patient"):
-            self.invalidate()
-
     def evidence(self, patient_ref: str) -> EvidenceFacts:
         """The full Consents these facts decide with, and where each comes from."""
         recorded = consents_for_patient(self._state, patient_ref)
         on_ledger = ledger_evidence(recorded, self.archive)
         known = {c.consent_id for c in recorded}
-        local = [row for row in self.local_consents(patient_ref) if row.id not in known]
+        local = [
+            (self._ledger_id(row.id), row)
+            for row in self.local_consents(patient_ref)
+            if self._ledger_id(row.id) not in known
+        ]
         # Archive what we are about to decide with (idempotent; the first archiving stands), so
         # replay at the custodian finds it archived no later than the decision's time.
         archived = {e.digest for e in self.archive.for_patient(patient_ref)}
-        for row in local:
+        for lid, row in local:
             if evidence_digest(row.body) not in archived:
-                self.archive.put(row.body, row.id, patient_ref, now_ms())
-        kept = [Evidence(evidence_digest(r.body), r.id, patient_ref, 0, r.body) for r in local]
+                self.archive.put(row.body, lid, patient_ref, self._clock())
+        kept = [Evidence(evidence_digest(r.body), lid, patient_ref, 0, r.body) for lid, r in local]
         return on_ledger.with_local(kept)
 
     def _recorded_now(self, patient_ref: str, requester: str) -> frozenset[str]:
@@ -229,3 +219,7 @@ class FactsSource:
             )
         found = self.evidence(patient_ref)
         return snapshot_facts(self._state, self._policy, patient_ref, requester, found.documents)
+
+
+def _key(snapshot: Snapshot) -> tuple[int, int]:
+    return (snapshot.facts, snapshot.store)

@@ -135,6 +135,11 @@ class LedgerService:
         self._submitter = GroupSubmitter(ordering)
 
     @property
+    def clock_ms(self) -> Callable[[], int]:
+        """The member's one clock (ms since the epoch): entries' ts, decisions, archive times."""
+        return self._clock_ms
+
+    @property
     def committer(self) -> Committer:
         if self._committer is None:
             raise RuntimeError("the ledger service is not started")

@@ -38,7 +38,9 @@ EVIDENCE = sa.Table(
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """One archived Consent version: ``body`` is the exact stored bytes, ``digest`` their SHA-256."""
+    """One archived Consent version: ``body`` is the exact stored bytes, ``digest`` their SHA-256,
+    ``consent_id`` the opaque id the ledger knows the Consent by (gateway.identity.pseudonym
+    .ledger_id; the local id is the body's own ``id``)."""
 
     digest: str
     consent_id: str

@@ -7,7 +7,7 @@ at import.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,21 @@ RESOURCES = sa.Table(
     sa.Index("ix_fhir_resource_date", "type", "date"),
 )
 
+STORE_VERSION = sa.Table(
+    "fhir_store_version",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("ledger_fence", sa.BigInteger, nullable=False, default=0),
+)
+"""One row: ``version``, a counter bumped in the transaction of every write, so every replica of
+the member can tell whether anything changed since it last looked; ``ledger_fence``, the ledger
+tree size a replica must have committed before it decides (raised once a consent entry written
+through any replica is committed). See gateway.services.versions."""
+
+InTransaction = Callable[[Connection, "StoredResource"], None]
+"""Derived rows written in a write's own transaction (the patient index): never lost apart."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResource:
@@ -63,6 +78,30 @@ class FhirStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._in_transaction: list[InTransaction] = []
+
+    def add_in_transaction(self, hook: InTransaction) -> None:
+        """Run ``hook`` inside the transaction of every later insert and replace."""
+        self._in_transaction.append(hook)
+
+    def versions(self) -> tuple[int, int]:
+        """(write counter, ledger fence): the counter changes whenever a resource is written, by
+        any replica; the fence only grows."""
+        query = sa.select(STORE_VERSION.c.version, STORE_VERSION.c.ledger_fence)
+        # One row read on every exchange request: no explicit BEGIN/COMMIT around it.
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).first()
+        except OperationalError as exc:
+            raise UnavailableError("the FHIR store is unavailable") from exc
+        return (0, 0) if row is None else (int(row.version), int(row.ledger_fence))
+
+    def raise_fence(self, tree_size: int) -> None:
+        """Require every replica to have committed ``tree_size`` ledger entries before deciding."""
+        table = STORE_VERSION.c
+        statement = STORE_VERSION.update().where(table.ledger_fence < tree_size)
+        with self._tx() as conn:
+            conn.execute(statement.values(ledger_fence=tree_size))
 
     @classmethod
     def from_url(cls, url: str) -> FhirStore:
@@ -82,6 +121,12 @@ class FhirStore:
     def create_schema(self) -> None:
         with self._tx() as conn:
             METADATA.create_all(conn)
+        try:
+            with self._tx() as conn:
+                if conn.execute(sa.select(STORE_VERSION.c.id)).first() is None:
+                    conn.execute(STORE_VERSION.insert().values(id=1, version=0, ledger_fence=0))
+        except IntegrityError:
+            pass  # another replica created it first
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,6 +146,7 @@ class FhirStore:
         try:
             with self._tx() as conn:
                 conn.execute(RESOURCES.insert().values(**_values(resource)))
+                self._written(conn, resource)
         except IntegrityError as exc:
             raise ConflictError(f"{resource.type}/{resource.id} already exists") from exc
 
@@ -119,6 +165,12 @@ class FhirStore:
         with self._tx() as conn:
             if conn.execute(statement).rowcount != 1:
                 raise ConflictError(f"{resource.type}/{resource.id} changed concurrently")
+            self._written(conn, resource)
+
+    def _written(self, conn: Connection, resource: StoredResource) -> None:
+        conn.execute(STORE_VERSION.update().values(version=STORE_VERSION.c.version + 1))
+        for hook in self._in_transaction:
+            hook(conn, resource)
 
     def search(self, query: SearchQuery) -> SearchPage:
         """One page of matches in (last_updated, id) order, and the total count of matches."""

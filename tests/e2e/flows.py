@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from gateway.identity.pseudonym import load_patient_key, patient_ref
+from gateway.identity.pseudonym import ledger_id, load_patient_key, patient_ref
 from tests.e2e import records
 from tests.e2e.gateways import Gateway
 
@@ -68,3 +68,9 @@ def patient_ref_at(custodian: Gateway, national_id: str) -> str:
     """The patient's pseudonymous ref under the consortium key (as every member computes it)."""
     key = load_patient_key((custodian.folder / "keys" / "patient.key").read_bytes())
     return patient_ref(key, records.NATIONAL_ID, national_id)
+
+
+def ledger_consent_id(custodian: Gateway, consent_id: str) -> str:
+    """The opaque id the ledger knows ``custodian``'s Consent ``consent_id`` by."""
+    key = load_patient_key((custodian.folder / "keys" / "patient.key").read_bytes())
+    return ledger_id(key, custodian.org, "Consent", consent_id)

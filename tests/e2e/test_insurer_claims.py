@@ -10,7 +10,7 @@ import pytest
 
 from ledger.state import AccessRecord, access_for_patient, consent
 from tests.e2e import records
-from tests.e2e.flows import ask, patient_ref_at, seed, seed_more, types_of
+from tests.e2e.flows import ask, ledger_consent_id, patient_ref_at, seed, seed_more, types_of
 from tests.e2e.gateways import Consortium, Gateway, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ def recorded(reader: Gateway, patient_ref: str, tx: str) -> AccessRecord:
 
 
 def status_at(gateway: Gateway, consent_id: str) -> str | None:
-    found = gateway.read_state(lambda s: consent(s, consent_id))
+    found = gateway.read_state(lambda s: consent(s, consent_id))  # the ledger's opaque id
     return None if found is None else found.status
 
 
@@ -98,7 +98,8 @@ def test_revocation_is_enforced_by_every_gateway_once_committed(solo: Consortium
         records.consent(patient.patient_id, "insurer", "HPAYMT", ["Claim"]), headers
     )
     # hospital-b holds no Consent of its own: it permits on the terms hospital-a recorded.
-    wait_for(lambda: hospital_b.read_state(lambda s: consent(s, consent_id)), "consent at b")
+    on_ledger = ledger_consent_id(hospital_a, consent_id)
+    wait_for(lambda: hospital_b.read_state(lambda s: consent(s, on_ledger)), "consent at b")
     before = [
         ask(insurer, org, patient.national_id, "HPAYMT", ["Claim"])
         for org in ("hospital-a", "hospital-b")
@@ -114,8 +115,6 @@ def test_revocation_is_enforced_by_every_gateway_once_committed(solo: Consortium
     )
     assert revoked.status_code == 200, revoked.text
     for gateway in (hospital_a, hospital_b, insurer):
-        wait_for(
-            lambda g=gateway: status_at(g, consent_id) == "revoked", f"revoke at {gateway.org}"
-        )
+        wait_for(lambda g=gateway: status_at(g, on_ledger) == "revoked", f"revoke at {gateway.org}")
     for org in ("hospital-a", "hospital-b"):
         assert_denied(ask(insurer, org, patient.national_id, "HPAYMT", ["Claim"]))

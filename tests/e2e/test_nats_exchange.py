@@ -10,7 +10,7 @@ import pytest
 from gateway.identity.consortium import MemberSpec
 from ledger.state import consent
 from tests.e2e import records
-from tests.e2e.flows import ask, seed, types_of
+from tests.e2e.flows import ask, ledger_consent_id, seed, types_of
 from tests.e2e.gateways import Consortium, wait_for
 from tests.e2e.test_insurer_claims import assert_denied, status_at
 from tests.support.nats_cluster import NatsCluster
@@ -33,7 +33,8 @@ def test_consent_query_and_revocation_over_nats(on_nats: Consortium) -> None:
     consent_id = hospital.create(
         records.consent(patient.patient_id, "insurer", "HPAYMT", ["Claim"]), headers
     )
-    wait_for(lambda: insurer.read_state(lambda s: consent(s, consent_id)), "consent at insurer")
+    on_ledger = ledger_consent_id(hospital, consent_id)
+    wait_for(lambda: insurer.read_state(lambda s: consent(s, on_ledger)), "consent at insurer")
     answer = ask(insurer, "hospital-a", patient.national_id, "HPAYMT", ["Claim", "Observation"])
     assert answer.status_code == 200, answer.text
     assert types_of(answer.json()) == ["Claim", "Claim"]
@@ -45,5 +46,5 @@ def test_consent_query_and_revocation_over_nats(on_nats: Consortium) -> None:
         headers={**headers, "Content-Type": "application/fhir+json"},
     )
     assert revoked.status_code == 200, revoked.text
-    wait_for(lambda: status_at(insurer, consent_id) == "revoked", "revocation at insurer")
+    wait_for(lambda: status_at(insurer, on_ledger) == "revoked", "revocation at insurer")
     assert_denied(ask(insurer, "hospital-a", patient.national_id, "HPAYMT", ["Claim"]))

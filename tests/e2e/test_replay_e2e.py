@@ -20,7 +20,7 @@ from ledger.ordering.solo import SoloOrdering
 from ledger.signing import kid_of
 from ledger.state import consent
 from tests.e2e import records
-from tests.e2e.flows import ask, seed, types_of
+from tests.e2e.flows import ask, ledger_consent_id, seed, types_of
 from tests.e2e.gateways import MEDGATE, Consortium, Gateway, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +80,8 @@ def revoke(custodian: Gateway, consent_id: str) -> None:
     assert answer.status_code == 200, answer.text
 
     def revoked() -> bool | None:
-        found = custodian.read_state(lambda s: consent(s, consent_id))
+        on_ledger = ledger_consent_id(custodian, consent_id)
+        found = custodian.read_state(lambda s: consent(s, on_ledger))
         return True if found is not None and found.status == "revoked" else None
 
     wait_for(revoked, f"revoke of {consent_id}")
@@ -94,8 +95,9 @@ def test_consented_revoked_and_treat_decisions_are_confirmed_at_the_custodian(
     consent_id = hospital.create(
         records.consent(patient.patient_id, "insurer", "HPAYMT", ["Claim"]), hospital.auth()
     )
+    on_ledger = ledger_consent_id(hospital, consent_id)
     digest = wait_for(
-        lambda: hospital.read_state(lambda s: consent(s, consent_id)), "consent recorded"
+        lambda: hospital.read_state(lambda s: consent(s, on_ledger)), "consent recorded"
     ).consent_digest
     permitted = ask(insurer, "hospital-a", patient.national_id, "HPAYMT", ["Claim", "Condition"])
     assert permitted.status_code == 200, permitted.text
@@ -115,7 +117,7 @@ def test_consented_revoked_and_treat_decisions_are_confirmed_at_the_custodian(
     # Elsewhere the archive is absent: the report names the document it lacks, never "refuted".
     code, elsewhere = replay(insurer, txs[0])
     assert (code, elsewhere["status"]) == (2, "incomplete"), elsewhere
-    assert elsewhere["missing_documents"] == [{"consent_id": consent_id, "consent_digest": digest}]
+    assert elsewhere["missing_documents"] == [{"consent_id": on_ledger, "consent_digest": digest}]
 
     # The same record re-signed by the custodian with a wider release is refuted.
     original = committed(hospital, txs[0])
@@ -136,7 +138,8 @@ def test_a_local_opt_out_is_replayed_from_the_archive_and_flagged(solo: Consorti
     # The ledger cannot carry an opt-out: the custodian enforced it from its own Consent.
     assert answer.status_code == 200, answer.text
     assert types_of(answer.json()) == ["Condition"]  # Observation withheld by the opt-out
-    assert hospital.read_state(lambda s: consent(s, consent_id)) is None
+    on_ledger = ledger_consent_id(hospital, consent_id)
+    assert hospital.read_state(lambda s: consent(s, on_ledger)) is None
     code, report = replay(hospital, tx)
     assert (code, report["status"]) == (0, "confirmed"), report
     assert len(report["local_documents"]) == 1

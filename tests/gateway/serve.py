@@ -16,8 +16,8 @@ START_POLLS = 500  # x 10 ms: bounded wait for the server to start
 
 @contextmanager
 def serve(app: ASGIApp, port: int = 0) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:<port>) of ``app`` served by uvicorn until exit;
-    ``port`` 0 picks a free one."""
+    """Yield the base URL (http://127.0.0.1:<port>) of ``app`` served by uvicorn until exit, on
+    ``port`` (0: a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

@@ -208,3 +208,66 @@ def test_gateway_on_postgresql(tmp_path: Path, pg_url: str) -> None:
         assert read.content == orjson.dumps(created)
         found = http.get(f"/fhir/Patient?_id={created['id']}", headers=auth).json()
         assert found["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("resource", "element"),
+    [
+        ({"resourceType": "Patient", "gender": "banana"}, "gender"),
+        ({"resourceType": "Patient", "gender": "Male"}, "gender"),
+        ({**observation("p1", "2026-01-01"), "status": "banana"}, "status"),
+        (
+            {"resourceType": "Patient", "identifier": [{"use": "banana", "value": "1"}]},
+            "identifier.0.use",
+        ),
+        ({"resourceType": "Patient", "name": [{"family": "Do\u0000e"}]}, "name.0.family"),
+        ({"resourceType": "Patient", "name": [{"given": ["a", "b\u001bc"]}]}, "name.0.given.1"),
+        (
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "wish",
+                "subject": {"reference": "Patient/p1"},
+            },
+            "intent",
+        ),
+        (
+            {
+                "resourceType": "Consent",
+                "status": "Inactive",
+                "scope": {"text": "x"},
+                "category": [{"text": "x"}],
+            },
+            "status",
+        ),
+    ],
+)
+def test_required_codes_and_control_characters_are_refused(
+    client: httpx.Client, auth: dict[str, str], resource: dict[str, object], element: str
+) -> None:
+    response = client.post(
+        f"/fhir/{resource['resourceType']}", content=orjson.dumps(resource), headers=auth | FHIR
+    )
+    body = assert_outcome(response, 422)
+    locations = {tuple(i.get("expression", [])) for i in body["issue"]}  # type: ignore[attr-defined]
+    assert (element,) in locations
+    assert b"banana" not in response.content
+
+
+def test_r4_codes_the_models_abbreviate_are_accepted(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
+    for status in ("corrected", "cancelled", "entered-in-error", "unknown"):
+        post(client, auth, {**observation("p1", "2026-01-01"), "status": status})
+    post(
+        client,
+        auth,
+        {
+            "resourceType": "Patient",
+            "gender": "other",
+            "text": {
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml">a\nb\tc</div>',
+            },
+        },
+    )

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.services.exchange import PayloadCache
 from gateway.services.ledger import GroupSubmitter
+from gateway.services.versions import Versions
 from ledger.errors import OrderingError
 from ledger.ids import TxId
 from ledger.ordering.solo import SoloOrdering
@@ -99,30 +100,46 @@ async def test_a_failed_batch_fails_every_waiter_and_acks_nothing(tmp_path: Path
         await submitter.submit(b"later", TxId("later"))
 
 
+class Store:
+    """The two versions a replica reads from the shared database, as plain counters."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.versions = Versions(lambda: (self.writes, 0), 0)
+        self.versions.read()
+
+    def write(self) -> None:
+        """A FHIR write through any replica, then this replica's next request reads versions."""
+        self.writes += 1
+        self.versions.read()
+
+
 def test_payload_cache_keeps_and_returns_a_payload() -> None:
-    cache = PayloadCache()
+    cache = PayloadCache(Store().versions)
     cache.put("k", cache.generation, b"payload")
     assert cache.get("k") == b"payload"
     assert cache.get("other") is None
 
 
 def test_a_write_drops_every_cached_payload() -> None:
-    cache = PayloadCache()
+    store = Store()
+    cache = PayloadCache(store.versions)
     cache.put("k", cache.generation, b"payload")
-    cache.on_write(None, None)  # type: ignore[arg-type]  # the listener ignores its arguments
+    store.write()
     assert cache.get("k") is None
 
 
 def test_a_payload_computed_across_a_write_is_not_kept() -> None:
-    cache = PayloadCache()
+    store = Store()
+    cache = PayloadCache(store.versions)
     before = cache.generation
-    cache.on_write(None, None)  # type: ignore[arg-type]
+    store.write()
     cache.put("k", before, b"read before the write")
     assert cache.get("k") is None
 
 
 def test_the_cache_stays_within_its_budget() -> None:
-    cache = PayloadCache(budget=100)
+    cache = PayloadCache(Store().versions, budget=100)
     cache.put("big", cache.generation, b"x" * 26)  # over a quarter of the budget: never kept
     assert cache.get("big") is None
     for i in range(10):
