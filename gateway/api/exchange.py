@@ -36,7 +36,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     svc = app.state.services
     assert isinstance(svc, Services)  # noqa: S101 - set by create_app before startup
     exchange = open_exchange(
-        svc.settings, svc.ledger, svc.fhir, svc.directory, guard=lambda: ensure_releasable(svc)
+        svc.settings,
+        svc.ledger,
+        svc.fhir,
+        svc.directory,
+        guard=lambda: ensure_releasable(svc),
+        metrics=svc.metrics,
     )
     app.state.exchange = exchange
     try:

@@ -29,6 +29,7 @@ from gateway.services.consent_sync import ConsentSync
 from gateway.services.directory import LedgerDirectory
 from gateway.services.facts import FactsSource
 from gateway.services.ledger import LedgerService
+from gateway.services.metrics import Metrics
 from gateway.services.patients import PatientIndex
 from gateway.services.pseudonyms import release_key
 from gateway.services.versions import KeyedCache, Versions, ledger_versions
@@ -112,6 +113,8 @@ class Exchange:
     released: PayloadCache
     members: KeyedCache[str, Member] = field(default_factory=KeyedCache)
     """Member records at the registry generation (gateway.services.versions)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The app's counters (``medgate_decisions_total`` is counted where decisions are recorded)."""
 
     @property
     def org(self) -> str:
@@ -155,6 +158,7 @@ def open_exchange(
     *,
     guard: Callable[[], None],
     clock_ms: Callable[[], int] | None = None,
+    metrics: Metrics | None = None,
 ) -> Exchange | None:
     """The member's exchange, hooked to its ledger and FHIR store; None when the app runs without
     a ledger or member registry (nothing could be recorded or authenticated: no exchange).
@@ -191,6 +195,7 @@ def open_exchange(
         clock_ms=clock_ms,
         versions=versions,
         released=PayloadCache(versions),
+        metrics=metrics if metrics is not None else Metrics(),
     )
     consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop(), clock_ms)
     fhir.add_listener(consent_sync.on_write)

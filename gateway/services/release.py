@@ -130,6 +130,7 @@ class Custodian:
         body = access_body(request, decision, basis=basis, envelope_digest=digest)
         recorded = await self._ex.ledger.record("access.record", body, ts=decided_at)
         log_decision(body, recorded.tx_id)
+        self._ex.metrics.inc("medgate_decisions_total", {"effect": decision.effect.value})
         return recorded.tx_id
 
     def _sealed_inline(

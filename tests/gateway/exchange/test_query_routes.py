@@ -111,3 +111,19 @@ def test_custodian_route_checks_the_assertion_then_the_body(consortium: Consorti
     assert outcome(first, 403)[0]["code"] == "forbidden"
     assert first.headers[ACCESS_TX_HEADER]
     assert outcome(ask(consortium, token, body), 401)[0]["code"] == "login"  # jti replayed
+
+
+def decisions(c: Consortium, effect: str) -> int:
+    text = httpx.get(f"{c.urls[HOSPITAL]}/metrics", timeout=30).text
+    name = f'medgate_decisions_total{{effect="{effect}"}} '
+    return sum(int(float(line[len(name) :])) for line in text.splitlines() if line.startswith(name))
+
+
+def test_every_recorded_decision_is_counted_by_effect(consortium: Consortium) -> None:
+    body = {"patient_ref": consortium.ref, "resource_types": ["Claim"], "purpose": "HPAYMT"}
+    denied, permitted = decisions(consortium, "deny"), decisions(consortium, "permit")
+    for _ in range(2):  # no consent for the insurer: two recorded denials
+        assert outcome(ask(consortium, assertion(consortium), body), 403)[0]["code"] == "forbidden"
+    assert outcome(ask(consortium, "x.y.z", body), 401)  # refused before any decision: not counted
+    assert decisions(consortium, "deny") == denied + 2
+    assert decisions(consortium, "permit") == permitted
