@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.gateway.member import write_member
+from gateway.fileperms import private_files
+from tests.gateway.member import Member, write_member
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,6 +20,13 @@ def _serve(config: Path, env: dict[str, str] | None = None) -> subprocess.Comple
     return subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env=env
     )
+
+
+def _member(tmp_path: Path) -> Member:
+    """A member folder as ``medgate init`` leaves it (private): else serve's warning about
+    readable files would be a second line."""
+    with private_files():
+        return write_member(tmp_path)
 
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -31,7 +39,7 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
 
 
 def test_a_busy_port_is_one_line_and_exit_3(tmp_path: Path) -> None:
-    member = write_member(tmp_path)
+    member = _member(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -43,7 +51,7 @@ def test_a_busy_port_is_one_line_and_exit_3(tmp_path: Path) -> None:
 
 
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    member = write_member(tmp_path)
+    member = _member(tmp_path)
     text = member.config.read_text().replace('role = "hospital"', 'role = "pharmacy"')
     member.config.write_text(text)
     done = _serve(member.config)
@@ -53,7 +61,7 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_store_is_one_line_and_exit_4(tmp_path: Path) -> None:
-    member = write_member(tmp_path)
+    member = _member(tmp_path)
     env = {
         # Nothing listens on port 1: the connection is refused at once.
         "MEDGATE_STORAGE__LEDGER_URL": "postgresql+psycopg://medgate:s3cr3t-pw@127.0.0.1:1/x",
