@@ -10,6 +10,10 @@ Pure: dicts in, new dicts out; the input is not modified. The rules, by Safe Har
   under an element that holds a code (`STRUCTURAL` below), or as a date;
 - generalised: addresses keep `state` and `country`; dates and dateTimes keep the year; instants
   (which cannot hold a bare year) are removed;
+- ages over 89 (Safe Harbor: "all ages over 89 and all elements of dates, including year,
+  indicative of such age"): a `birthDate` whose year makes the patient 90 or older in the release
+  year is removed, and so is the patient's `deceased` date; an `Age` (`unit` "a"/`code` "a") of 90
+  or more becomes 90 (the single category "90 or older");
 - extensions keep their `url` and what survives of their value; an extension left without a value
   goes; a resource with a `modifierExtension` (whose meaning cannot be kept without its value) and
   the document types whose substance is free text or attachments are withheld whole.
@@ -91,11 +95,18 @@ _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _UUID = "urn:uuid:"
 
 
-def deidentify(resource: Mapping[str, Any], pseudonym: Pseudonym) -> dict[str, Any] | None:
+OLDEST_AGE = 90
+"""Safe Harbor's top age category: ages from here on are one category, "90 or older"."""
+
+
+def deidentify(
+    resource: Mapping[str, Any], pseudonym: Pseudonym, year: int
+) -> dict[str, Any] | None:
     """A de-identified copy of one FHIR R4 resource (a Bundle: see `deidentify_bundle`); None
-    when the resource is withheld whole."""
+    when the resource is withheld whole. ``year`` is the release's calendar year (the caller's
+    clock: this module reads none), against which ages are judged."""
     if resource.get("resourceType") == "Bundle":
-        return deidentify_bundle(resource, pseudonym)
+        return deidentify_bundle(resource, pseudonym, year)
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str) or rtype in WITHHELD_TYPES or _has_modifier(resource):
         return None
@@ -105,10 +116,10 @@ def deidentify(resource: Mapping[str, Any], pseudonym: Pseudonym) -> dict[str, A
     rid = resource.get("id")
     if isinstance(rid, str):
         out["id"] = pseudonym(f"{rtype}/{rid}")
-    return out | (body or {})
+    return _cap_ages(out | (body or {}), year)
 
 
-def deidentify_bundle(bundle: Mapping[str, Any], pseudonym: Pseudonym) -> dict[str, Any]:
+def deidentify_bundle(bundle: Mapping[str, Any], pseudonym: Pseudonym, year: int) -> dict[str, Any]:
     """The Bundle with each entry's resource de-identified (withheld ones leave, `total` recounted)
     and its `fullUrl` pseudonymised like the references to it. Requires a Bundle."""
     entries = []
@@ -116,7 +127,7 @@ def deidentify_bundle(bundle: Mapping[str, Any], pseudonym: Pseudonym) -> dict[s
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
         if not isinstance(resource, Mapping):
             continue
-        cleaned = deidentify(resource, pseudonym)
+        cleaned = deidentify(resource, pseudonym, year)
         if cleaned is None:
             continue
         url = _full_url(entry.get("fullUrl"), resource, pseudonym)
@@ -225,3 +236,33 @@ def _address(value: Any) -> Any:
     if not isinstance(value, Mapping):
         return None
     return {k: value[k] for k in KEPT_ADDRESS_PARTS if isinstance(value.get(k), str)}
+
+
+def _cap_ages(resource: dict[str, Any], year: int) -> dict[str, Any]:
+    """Safe Harbor's ages over 89, on an already de-identified resource (dates are bare years)."""
+    born = resource.get("birthDate")
+    if isinstance(born, str) and born.isdigit() and year - int(born) >= OLDEST_AGE:
+        # Born that year, the patient is 89 or 90 by the release year's end: the year alone
+        # cannot rule out 90, so it is indicative of such an age.
+        del resource["birthDate"]
+        for key in [k for k in resource if k.startswith("deceased") and k != "deceasedBoolean"]:
+            del resource[key]
+    for key, item in resource.items():
+        resource[key] = _cap_age_values(item)
+    return resource
+
+
+def _cap_age_values(value: Any) -> Any:
+    """Every FHIR Age in years (`unit`/`code` "a", as UCUM writes years) capped at 90."""
+    if isinstance(value, list):
+        return [_cap_age_values(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    years = value.get("value")
+    in_years = "a" in (value.get("code"), value.get("unit"))
+    if in_years and isinstance(years, int | float) and years >= OLDEST_AGE:
+        value["value"] = OLDEST_AGE
+        value["comparator"] = ">="
+    for key, item in value.items():
+        value[key] = _cap_age_values(item)
+    return value

@@ -65,6 +65,9 @@ class Audience:
     base: str
     referenced_types: frozenset[str]
     pseudonym: Pseudonym
+    year: int
+    """The release's calendar year (UTC, from the gateway's clock): de-identification judges
+    ages against it."""
 
 
 @dataclass(slots=True)
@@ -112,7 +115,7 @@ def released(decision: Decision, rows: Iterable[Row], audience: Audience) -> byt
         parsed = [(r, d) for r, d in parsed if _kept(rule, r, d)]
     bundle = _bundle([(f"{audience.base}/fhir/{r.type}/{r.id}", d) for r, d in parsed])
     if plan.deidentify:
-        bundle = deidentify_bundle(bundle, audience.pseudonym)
+        bundle = deidentify_bundle(bundle, audience.pseudonym, audience.year)
     return orjson.dumps(bundle)
 
 

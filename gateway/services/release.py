@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gateway.auth.peer import PeerIdentity
 from gateway.crypto.envelope import envelope_digest, seal
@@ -71,7 +72,13 @@ def audience_for(ex: Exchange, request: Request) -> Audience:
         base=ex.settings.public_url,
         referenced_types=frozenset() if rule is None else rule.referenced_types,
         pseudonym=pseudonym_for(ex, request.requester_org),
+        year=release_year(ex.clock_ms()),
     )
+
+
+def release_year(now_ms: int) -> int:
+    """The UTC calendar year of ``now_ms`` (epoch milliseconds)."""
+    return datetime.fromtimestamp(now_ms / 1000, tz=UTC).year
 
 
 class Custodian:
@@ -139,14 +146,14 @@ class Custodian:
         """The envelope of a small cached payload, sealed on the event loop: a thread hop costs
         more than sealing a few kilobytes. None when the payload must be built or is large."""
         ex = self._ex
-        payload = ex.released.get(_payload_key(request, decision))
+        payload = ex.released.get(_payload_key(request, decision, ex.clock_ms()))
         if payload is None or len(payload) > INLINE_SEAL_BYTES:
             return None
         return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
 
     def _sealed(self, request: Request, decision: Decision, requester: Member) -> bytes:
         ex = self._ex
-        key = _payload_key(request, decision)
+        key = _payload_key(request, decision, ex.clock_ms())
         payload = ex.released.get(key)
         if payload is None:
             generation = ex.released.generation
@@ -160,8 +167,9 @@ class Custodian:
         return released(decision, rows, audience_for(ex, request))
 
 
-def _payload_key(request: Request, decision: Decision) -> tuple[object, ...]:
-    """Everything the payload depends on besides the FHIR store (whose writes clear the cache)."""
+def _payload_key(request: Request, decision: Decision, now_ms: int) -> tuple[object, ...]:
+    """Everything the payload depends on besides the FHIR store (whose writes clear the cache),
+    the release year included (de-identification judges ages against it)."""
     return (
         request.patient_ref,
         request.requester_org,
@@ -169,6 +177,7 @@ def _payload_key(request: Request, decision: Decision) -> tuple[object, ...]:
         request.purpose,
         tuple(decision.permitted_types),
         tuple(decision.obligations),
+        release_year(now_ms),
     )
 
 

@@ -196,6 +196,8 @@ def coverage() -> dict[str, Any]:
 
 
 BASE = "https://custodian.test/fhir"
+YEAR = 2026
+"""The release year ages are judged against."""
 
 
 def bundle() -> dict[str, Any]:
@@ -217,7 +219,7 @@ def pseudonym(reference: str) -> str:
 
 
 def scrubbed(resource: dict[str, Any]) -> dict[str, Any]:
-    out = deidentify(resource, pseudonym)
+    out = deidentify(resource, pseudonym, YEAR)
     assert out is not None
     return out
 
@@ -248,7 +250,7 @@ def test_patient_keeps_what_is_not_identifying() -> None:
 
 
 def test_pseudonyms_keep_references_resolving_inside_the_bundle() -> None:
-    out = deidentify_bundle(bundle(), pseudonym)
+    out = deidentify_bundle(bundle(), pseudonym, YEAR)
     by_type = {e["resource"]["resourceType"]: e for e in out["entry"]}
     pid = by_type["Patient"]["resource"]["id"]
     assert pid == pseudonym("Patient/pq-77")
@@ -285,13 +287,44 @@ def test_contained_resources_extensions_and_documents() -> None:
     assert "performer" not in out
     assert out["extension"] == [{"url": "http://x.test/flag", "valueBoolean": True}]
     modified = {**observation(), "modifierExtension": [{"url": "u", "valueBoolean": True}]}
-    assert deidentify(modified, pseudonym) is None
+    assert deidentify(modified, pseudonym, YEAR) is None
     document = {"resourceType": "DocumentReference", "id": "d", "status": "current"}
-    assert deidentify(document, pseudonym) is None
+    assert deidentify(document, pseudonym, YEAR) is None
 
 
 def test_input_is_not_modified() -> None:
     original = bundle()
     kept = copy.deepcopy(original)
-    deidentify_bundle(original, pseudonym)
+    deidentify_bundle(original, pseudonym, YEAR)
     assert original == kept
+
+
+@pytest.mark.parametrize(
+    ("born", "kept"),
+    [("1937-03-02", "1937"), ("1936-12-31", None), ("1936", None), ("1901-05", None)],
+)
+def test_a_birth_year_that_may_mean_90_or_older_goes(born: str, kept: str | None) -> None:
+    """Safe Harbor: ages over 89 and the dates (year included) that indicate them are one
+    category. Born in 1936, a patient may be 90 in 2026: the year goes, with the death date."""
+    resource = patient() | {"birthDate": born, "deceasedDateTime": "2025-01-02T10:00:00Z"}
+    out = scrubbed(resource)
+    assert out.get("birthDate") == kept
+    assert ("deceasedDateTime" in out) == (kept is not None)
+    assert_valid_r4(out)
+
+
+def test_ages_of_90_and_more_become_one_category() -> None:
+    def onset(years: int) -> dict[str, Any]:
+        return {"value": years, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}
+
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "onsetAge": onset(97),
+        "abatementAge": onset(45),
+    }
+    out = scrubbed(condition)
+    assert out["onsetAge"] | {} == onset(90) | {"comparator": ">="}
+    assert out["abatementAge"] == onset(45)
+    assert_valid_r4(out)

@@ -51,7 +51,7 @@ def _vocabulary() -> str:
     """The strings every release of these templates holds whoever the patient is (element names,
     codes, the base URL): a name such as "gender" or "status" is no leak when found there."""
     neutral = Person("mrn0", "Q", "Q", "0", "q@q.test")
-    out = deidentify_bundle(bundle_of(neutral, 3), lambda r: "")
+    out = deidentify_bundle(bundle_of(neutral, 3), lambda r: "", 2026)
     return " ".join(strings(out)).lower()
 
 
@@ -208,7 +208,7 @@ def test_no_piece_of_an_identifier_survives(person: Person, observations: int, k
         return hmac.new(key, reference.encode(), hashlib.sha256).hexdigest()[:32]
 
     source = bundle_of(person, observations)
-    out = deidentify_bundle(source, pseudonym)
+    out = deidentify_bundle(source, pseudonym, 2026)
     needles = person.needles()
     hits = [(s, n) for s in strings(out) for n in needles if n in s.lower()]
     assert hits == []

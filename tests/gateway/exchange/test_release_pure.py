@@ -33,7 +33,7 @@ from policies import (
 from policies.model import make_decision
 
 BASE = "http://h"
-AUDIENCE = Audience(BASE, frozenset({"Patient"}), lambda r: "x" + str(len(r)))
+AUDIENCE = Audience(BASE, frozenset({"Patient"}), lambda r: "x" + str(len(r)), 2026)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
