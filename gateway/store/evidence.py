@@ -10,15 +10,15 @@ custodian can rebuild the facts of any past decision. SQLite or PostgreSQL, in t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import UnavailableError
+from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
 
@@ -106,13 +106,8 @@ class EvidenceArchive:
             rows = conn.execute(query).all()
         return [_evidence(row) for row in rows]
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise UnavailableError("the consent evidence archive is unavailable") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, "the consent evidence archive")
 
 
 def latest_by_consent(versions: Iterable[Evidence]) -> dict[str, Evidence]:

@@ -7,8 +7,8 @@ at import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from gateway.errors import ConflictError, UnavailableError
 from gateway.fhir.search import SearchQuery
 from gateway.store.filters import where_clauses
+from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
 
@@ -188,13 +189,8 @@ class FhirStore:
             rows = conn.execute(page).all() if query.count else []
         return SearchPage(int(total), tuple(_stored(row) for row in rows))
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise UnavailableError("the FHIR store is unavailable") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, "the FHIR store")
 
 
 def _values(resource: StoredResource) -> dict[str, Any]:

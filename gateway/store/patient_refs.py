@@ -6,14 +6,13 @@ every replica of the member reads the same index and a Patient is never stored w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
-from gateway.errors import UnavailableError
+from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
 
@@ -57,10 +56,5 @@ class PatientRefTable:
         with self._tx() as conn:
             return list(conn.execute(query).all())
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise UnavailableError("the patient index is unavailable") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, "the patient index")
