@@ -104,7 +104,7 @@ def grant_of(request: Request) -> AccessGrant:
 
 def peer_of(request: Request) -> PeerIdentity:
     """The verified peer behind the request's assertion. Raises AuthError, UnavailableError."""
-    return _verify_peer(services_of(request), bearer_of(request))
+    return verify_peer(services_of(request), bearer_of(request))
 
 
 def json_body(model: type[Body], raw: bytes, content_type: str | None) -> Body:
@@ -172,10 +172,12 @@ FhirBodyDep = Annotated[bytes, Depends(fhir_body)]
 
 async def peer_identity(svc: ServicesDep, token: BearerDep) -> PeerIdentity:
     """The verified peer behind this request; 401 if not, 503 when no member registry is wired."""
-    return _verify_peer(svc, token)
+    return verify_peer(svc, token)
 
 
-def _verify_peer(svc: Services, token: str) -> PeerIdentity:
+def verify_peer(svc: Services, token: str) -> PeerIdentity:
+    """The peer whose assertion ``token`` is, checked against the member registry on the ledger
+    (aud = this gateway, jti unused); AuthError if not, 503 when no registry is wired."""
     if svc.directory is None:
         # Default deny: without the member registry nobody can be recognised as a peer.
         raise UnavailableError("the member registry is not available")

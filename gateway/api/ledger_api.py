@@ -26,8 +26,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
-from gateway.api.deps import BearerDep, GrantDep, Services, ServicesDep
-from gateway.auth.peer import verify_peer_assertion
+from gateway.api.deps import BearerDep, GrantDep, Services, ServicesDep, verify_peer
 from gateway.auth.scopes import Action, allows
 from gateway.errors import AuthError, ForbiddenError, NotFoundError, UnavailableError
 from gateway.services import ledger_view as view
@@ -49,14 +48,7 @@ def ledger_reader(svc: ServicesDep, token: BearerDep) -> str:
     except AuthError:
         if svc.directory is None:
             raise
-        peer = verify_peer_assertion(
-            token,
-            directory=svc.directory,
-            audience=svc.settings.public_url,
-            replay=svc.replay,
-            now=svc.clock(),
-        )
-        return f"peer:{peer.org}"
+        return f"peer:{verify_peer(svc, token).org}"
     if not allows(grant.scopes, "Ledger", Action.READ):
         raise ForbiddenError("scope system/Ledger.read required")
     return f"client:{grant.client_id}"

@@ -15,8 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
-from gateway.api.deps import BearerDep, Services, ServicesDep
-from gateway.auth.peer import verify_peer_assertion
+from gateway.api.deps import BearerDep, Services, ServicesDep, verify_peer
 from gateway.errors import AuthError, UnavailableError
 from gateway.services.ledger_view import committed_head
 from ledger.state import policy as policy_in_force
@@ -39,14 +38,7 @@ def any_reader(svc: ServicesDep, token: BearerDep) -> str:
             pass
     if svc.directory is None:
         raise AuthError("a client, patient or peer credential is required")
-    peer = verify_peer_assertion(
-        token,
-        directory=svc.directory,
-        audience=svc.settings.public_url,
-        replay=svc.replay,
-        now=svc.clock(),
-    )
-    return f"peer:{peer.org}"
+    return f"peer:{verify_peer(svc, token).org}"
 
 
 ReaderDep = Annotated[str, Depends(any_reader)]
