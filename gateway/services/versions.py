@@ -62,8 +62,12 @@ class Versions:
         store_versions: Callable[[], tuple[int, int]],
         announced_size: int,
         fence_timeout: float = FENCE_TIMEOUT_S,
+        *,
+        inline: bool = False,
     ) -> None:
         self._store_versions = store_versions
+        self._inline = inline
+        """``store_versions`` may run on the event loop (a local read of microseconds)."""
         self._fence_timeout = fence_timeout
         self._lock = threading.Lock()
         self._seen = announced_size
@@ -90,7 +94,7 @@ class Versions:
     async def refresh(self) -> Snapshot:
         """Read the versions; first wait (bounded) until this replica's ledger listener has seen
         the fence. Raises UnavailableError when it does not in time."""
-        found = await asyncio.to_thread(self.read)
+        found = self.read() if self._inline else await asyncio.to_thread(self.read)
         if self._seen >= self.fence:
             return found
         deadline = time.monotonic() + self._fence_timeout
@@ -147,13 +151,18 @@ class KeyedCache(Generic[K, V]):
 def ledger_versions(ledger: LedgerNode, fhir_store: SharedVersions) -> Versions:
     """Versions over this replica's running ledger node and the member's shared FHIR store; also
     registers its block listener (before any later block can be announced)."""
-    versions = Versions(fhir_store.versions, ledger.committer.head.tree_size)
+    versions = Versions(
+        fhir_store.versions, ledger.committer.head.tree_size, inline=fhir_store.versions_inline
+    )
     ledger.on_block(versions.on_block)
     return versions
 
 
 class SharedVersions(Protocol):
     def versions(self) -> tuple[int, int]: ...
+
+    @property
+    def versions_inline(self) -> bool: ...
 
 
 class LedgerNode(Protocol):

@@ -16,12 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import ConflictError, UnavailableError
+from gateway.errors import ConflictError
 from gateway.fhir.search import SearchQuery
 from gateway.store.filters import where_clauses
 from gateway.store.transactions import transaction
+from gateway.store.version_row import VersionRow
 
 METADATA = sa.MetaData()
 
@@ -80,6 +81,7 @@ class FhirStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._in_transaction: list[InTransaction] = []
+        self._version_row: VersionRow | None = None
 
     def add_in_transaction(self, hook: InTransaction) -> None:
         """Run ``hook`` inside the transaction of every later insert and replace."""
@@ -87,15 +89,18 @@ class FhirStore:
 
     def versions(self) -> tuple[int, int]:
         """(write counter, ledger fence): the counter changes whenever a resource is written, by
-        any replica; the fence only grows."""
-        query = sa.select(STORE_VERSION.c.version, STORE_VERSION.c.ledger_fence)
-        # One row read on every exchange request: no explicit BEGIN/COMMIT around it.
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(query).first()
-        except OperationalError as exc:
-            raise UnavailableError("the FHIR store is unavailable") from exc
-        return (0, 0) if row is None else (int(row.version), int(row.ledger_fence))
+        any replica; the fence only grows. See ``versions_inline``."""
+        return self._versions().read()
+
+    @property
+    def versions_inline(self) -> bool:
+        """Whether ``versions`` may be called on the event loop (a local SQLite file)."""
+        return self._versions().inline
+
+    def _versions(self) -> VersionRow:
+        if self._version_row is None:
+            self._version_row = VersionRow(self.engine)
+        return self._version_row
 
     def raise_fence(self, tree_size: int) -> None:
         """Require every replica to have committed ``tree_size`` ledger entries before deciding."""
@@ -130,6 +135,8 @@ class FhirStore:
             pass  # another replica created it first
 
     def close(self) -> None:
+        if self._version_row is not None:
+            self._version_row.close()
         self.engine.dispose()
 
     def ping(self) -> None:

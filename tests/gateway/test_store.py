@@ -106,3 +106,21 @@ def test_date_filter_matches_naive_reference(
     found = {r.id for r in store.search(SearchQuery("Observation", dates=(bound,), count=100)).rows}
     expected = {f"o-{i:02d}" for i, day in enumerate(days) if _naive(bound, day)}
     assert found == expected
+
+
+def test_the_version_row_shows_another_replicas_writes_at_once(store: FhirStore) -> None:
+    """Two stores over one database stand for two replicas: each write and fence raised through
+    one is in the other's very next ``versions`` read (SQLite reads it on the event loop through
+    a held driver connection: it must never sit on an old snapshot)."""
+    other = FhirStore.from_url(store.engine.url.render_as_string(hide_password=False))
+    try:
+        assert store.versions_inline == (store.engine.dialect.name == "sqlite")
+        before, fence = store.versions()
+        other.insert(row("o-07"))
+        assert store.versions() == (before + 1, fence)
+        other.raise_fence(fence + 5)
+        assert store.versions() == (before + 1, fence + 5)
+        other.replace(row("o-07", version=2))
+        assert store.versions()[0] == before + 2
+    finally:
+        other.close()
