@@ -78,10 +78,19 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
     OBLIGATIONS_HEADER: {
-        "description": "Comma-separated obligations the requester accepted with the data "
-        "(audit, notify-patient, deidentify, redact:<label>); empty when none.",
+        "description": "The decision's obligation codes, sorted, joined by `,` without spaces "
+        "(e.g. `audit,deidentify`, `audit,break-glass-until:<epoch ms>,notify-patient`); inside a "
+        "code `%`, `,` and bytes outside `!`..`~` are percent-encoded. Codes: audit, "
+        "notify-patient, deidentify, referenced-only, break-glass-until:<ms>, redact:<label>, "
+        "exclude-<part>:<value>, limit-<part>:<value> (docs/release-policy.md).",
         "schema": {"type": "string"},
     },
+}
+
+REQUEST_ID = {
+    "description": "The id of the gateway's log line for this request (16 hex digits, made by "
+    "the gateway): quote it when reporting a problem.",
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
 }
 
 WWW_AUTHENTICATE = {

@@ -176,6 +176,12 @@ def _complete(operation: dict[str, Any]) -> None:
         common.append(413)
         if any(media in body.get("content", {}) for media in BODY_MEDIA):
             common.append(415)
-    for status in common:
-        responses.setdefault(str(status), error_response(status))
+    for code in common:
+        responses.setdefault(str(code), error_response(code))
+    for status, response in responses.items():
+        # Every answer carries it (gateway.requestlog); copied, error responses may be shared.
+        responses[status] = {
+            **response,
+            "headers": {**response.get("headers", {}), "X-Request-Id": contract.REQUEST_ID},
+        }
     operation["responses"] = dict(sorted(responses.items()))

@@ -72,7 +72,7 @@ def test_exchange_headers_and_token_form_are_described(client: httpx.Client) -> 
     ops = operations(doc)
     for key in (("POST", "/outbound/query"), ("POST", "/exchange/query")):
         headers = ops[key]["responses"]["200"]["headers"]
-        assert set(headers) == {"X-Medgate-Access-Tx", "X-Medgate-Obligations"}
+        assert set(headers) == {"X-Medgate-Access-Tx", "X-Medgate-Obligations", "X-Request-Id"}
         assert ops[key]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     form = ops[("POST", "/auth/token")]["requestBody"]["content"]
     fields = form["application/x-www-form-urlencoded"]["schema"]["required"]
@@ -92,3 +92,17 @@ def test_patients_may_read_consistency_proofs_and_nothing_else_of_the_ledger(
         if key[1].startswith("/ledger") and {"patientBearer": []} in op["security"]
     }
     assert patient_ledger_ops == {("GET", "/ledger/proof/consistency")}
+
+
+def test_every_answer_names_its_request_id_header(client: httpx.Client) -> None:
+    doc = client.get("/openapi.json").json()
+    missing = [
+        (path, method, status)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        for status, response in operation["responses"].items()
+        if "X-Request-Id" not in response.get("headers", {})
+    ]
+    assert missing == []
+    answer = client.get("/healthz")
+    assert len(answer.headers["X-Request-Id"]) == 16
