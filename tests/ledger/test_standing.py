@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Iterator
 
@@ -14,23 +13,15 @@ from ledger.ids import ConsortiumId, Digest
 from ledger.merkle import consistency_proof
 from ledger.standing import Standing, compare
 from ledger.storage.sql import SqlStore
-from tests.ledger.node.ledger_builder import build_ledger
+from tests.ledger.node.ledger_builder import block_at, built_store
 
 CONSORTIUM = ConsortiumId("ab" * 32)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
-    db = asyncio.run(build_ledger(tmp_path_factory.mktemp("standing"), blocks=4))
-    opened = SqlStore(f"sqlite:///{db}")
-    yield opened
-    opened.close()
-
-
-def _block(store: SqlStore, height: int) -> BlockHeader:
-    header = store.block(height)
-    assert header is not None
-    return header
+    with built_store(tmp_path_factory.mktemp("standing"), blocks=4) as opened:
+        yield opened
 
 
 def _cp(header: BlockHeader) -> Checkpoint:
@@ -49,18 +40,18 @@ def test_the_head_itself_is_current(store: SqlStore) -> None:
 
 
 def test_an_older_block_of_ours_means_ahead(store: SqlStore) -> None:
-    assert compare(store, _head(store), _cp(_block(store, 2))).standing is Standing.AHEAD
+    assert compare(store, _head(store), _cp(block_at(store, 2))).standing is Standing.AHEAD
 
 
 def test_another_block_at_a_height_we_hold_is_a_fork(store: SqlStore) -> None:
-    other = dataclasses.replace(_cp(_block(store, 2)), block_hash=Digest("0" * 64))
+    other = dataclasses.replace(_cp(block_at(store, 2)), block_hash=Digest("0" * 64))
     found = compare(store, _head(store), other)
     assert found.standing is Standing.FORKED
     assert "block 2" in found.problem
 
 
 def test_a_later_checkpoint_that_extends_our_log_means_behind(store: SqlStore) -> None:
-    early, head = _block(store, 2), _head(store)
+    early, head = block_at(store, 2), _head(store)
 
     def proof(first: int, second: int) -> list[bytes]:
         return consistency_proof(first, second, store.nodes)
@@ -72,7 +63,7 @@ def test_a_later_checkpoint_that_extends_our_log_means_behind(store: SqlStore) -
 
 
 def test_a_later_checkpoint_that_does_not_extend_our_log_is_a_fork(store: SqlStore) -> None:
-    early, head = _block(store, 2), _head(store)
+    early, head = block_at(store, 2), _head(store)
 
     def bad_proof(first: int, second: int) -> list[bytes]:
         hashes = consistency_proof(first, second, store.nodes)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.demo.consortium import open_member, patient_key
 from gateway.demo.samples import access_body
 from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.pseudonym import patient_ref
+from ledger.blocks import BlockHeader
+from ledger.storage.sql import SqlStore
 
 MEMBERS = [
     MemberSpec("hospital-a", "hospital"),
@@ -48,3 +53,20 @@ async def build_ledger(root: Path, blocks: int = 6) -> Path:
     finally:
         await node.ledger.stop()
     return root / "hospital-a" / "data" / "ledger.db"
+
+
+@contextmanager
+def built_store(root: Path, blocks: int) -> Iterator[SqlStore]:
+    """A real SQLite ledger store of ``blocks`` committed blocks (``build_ledger``), open."""
+    store = SqlStore(f"sqlite:///{asyncio.run(build_ledger(root, blocks=blocks))}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def block_at(store: SqlStore, height: int) -> BlockHeader:
+    """The stored header at ``height``; the test fails if there is none."""
+    header = store.block(height)
+    assert header is not None
+    return header
