@@ -31,6 +31,7 @@ from gateway.identity.files import load_private_key
 from gateway.identity.pseudonym import patient_ref
 from gateway.runtime import open_gateway
 from gateway.settings import Settings
+from tests.e2e import records
 from tests.gateway.audit.harness import run_async
 from tests.gateway.member import token_form
 from tests.gateway.serve import serve
@@ -200,27 +201,6 @@ def observation(pid: str, value: int, labels: list[dict[str, str]] | None = None
     return out
 
 
-def claim(pid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Claim",
-        "status": "active",
-        "type": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                    "code": "institutional",
-                }
-            ]
-        },
-        "use": "claim",
-        "patient": {"reference": f"Patient/{pid}"},
-        "created": "2026-01-05",
-        "provider": {"reference": "Organization/provider-1"},
-        "priority": {"coding": [{"code": "normal"}]},
-        "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/c1"}}],
-    }
-
-
 def psy_denied(w: World, mrn: str) -> list[dict[str, Any]]:
     """TREAT; the patient's consent withholds PSY-labelled data from every recipient."""
     person = w.create(patient(mrn))
@@ -244,7 +224,7 @@ def duplicate_patient(w: World, mrn: str) -> list[dict[str, Any]]:
             end="2099-01-01",
         )
     )
-    return [first, second, w.create(claim(first["id"]))]
+    return [first, second, w.create(records.claim(first["id"], 4))]
 
 
 def public_health(w: World, mrn: str) -> list[dict[str, Any]]:
