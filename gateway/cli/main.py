@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 from gateway.cli import (
     audit_cmd,
+    consortium_cmd,
     demo_cmd,
     init_cmd,
     ledger_cmd,
     member_cmd,
     patient_cmd,
     serve_cmd,
+    sign_cmd,
 )
 from gateway.fileperms import private_files
 
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.register(commands)
     patient_cmd.register(commands)
     member_cmd.register(commands)
+    consortium_cmd.register(commands)
+    sign_cmd.register(commands)
     return parser
 
 

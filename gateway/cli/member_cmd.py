@@ -10,6 +10,9 @@ from typing import Any
 
 from gateway.clock import utcnow
 from gateway.identity.files import ExistingMaterialError
+from gateway.identity.genesis_package import CeremonyError
+from gateway.identity.join import join, shares_path
+from gateway.identity.member_config import MemberConfigError
 from gateway.identity.member_keys import CARD_FILE, ROLES, NewMember, generate_member
 
 
@@ -26,6 +29,13 @@ def register(commands: Any) -> None:
     keygen.add_argument("--name", default=None, help="display name (default: the member id)")
     keygen.add_argument("--pq", action="store_true", help="ML-KEM-768+X25519 encryption key")
     keygen.set_defaults(run=run_keygen)
+    join = actions.add_parser(
+        "join", help="install the sealed genesis and this founder's share of the patient key"
+    )
+    join.add_argument("--config", required=True, type=Path, help="this member's medgate.toml")
+    join.add_argument("--genesis", required=True, type=Path, help="the sealed genesis file")
+    join.add_argument("--shares", type=Path, help="the shares file (default: beside --genesis)")
+    join.set_defaults(run=run_join)
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -43,4 +53,18 @@ def run_keygen(args: argparse.Namespace) -> int:
     print(f"  card        {folder / CARD_FILE}  (public: send it to the other founders)")
     print(f"  fingerprint {card.fingerprint}")
     print("  read the fingerprint to the others out of band; keep keys/ in this folder only")
+    return 0
+
+
+def run_join(args: argparse.Namespace) -> int:
+    shares: Path = args.shares or shares_path(args.genesis)
+    try:
+        joined = join(args.config, args.genesis.read_bytes(), shares.read_bytes())
+    except (CeremonyError, MemberConfigError, OSError) as exc:
+        print(f"medgate member join: {exc}", file=sys.stderr)
+        return 1
+    print(f"{joined.org} joined consortium {joined.consortium}")
+    print("  keys/patient.key written (0600); genesis and consortium id set in its config")
+    print(f"  patient key check {joined.check}")
+    print("  compare the check with every other founder out of band: it must be the same")
     return 0
