@@ -140,9 +140,11 @@ def test_systemd_units_parse_and_run_real_binaries(kits: dict[str, MemberKit], n
     assert service["User"] == "medgate"
     assert service["Restart"] == "on-failure"
     argv = shlex.split(service["ExecStart"])
-    assert Path(argv[0]).is_absolute() and Path(argv[0]).is_file()
+    assert Path(argv[0]).is_absolute()
+    assert Path(argv[0]).is_file()
     config = Path(argv[argv.index("--config" if name == "medgate-gateway" else "-c") + 1])
-    assert config.is_file() and config.is_relative_to(kit)
+    assert config.is_file()
+    assert config.is_relative_to(kit)
     analyze = shutil.which("systemd-analyze")
     if analyze is not None:  # the Debian images have it; the parser check above runs anyway
         done = subprocess.run(
