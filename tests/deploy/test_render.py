@@ -186,3 +186,16 @@ def test_init_registers_a_members_https_endpoint_and_names_its_host(tmp_path: Pa
     )
     assert bad.returncode != 0
     assert "expected ID=URL" in bad.stderr
+
+
+def test_render_without_the_ca_key_says_so_and_writes_nothing(
+    kits: dict[str, MemberKit], tmp_path: Path
+) -> None:
+    """A kit's own config has no CA key beside it (it stays offline): render cannot issue."""
+    out = tmp_path / "again"
+    done = run_medgate(
+        "deploy", "render", "--config", str(kits["insurer"].config), "--out", str(out)
+    )
+    assert done.returncode == 2
+    assert "organisation CA key is needed" in done.stderr
+    assert not out.exists() or not any(out.rglob("*.key"))
