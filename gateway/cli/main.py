@@ -10,6 +10,7 @@ from gateway.cli import (
     audit_cmd,
     consortium_cmd,
     demo_cmd,
+    deploy_cmd,
     init_cmd,
     ledger_cmd,
     member_cmd,
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     member_cmd.register(commands)
     consortium_cmd.register(commands)
     sign_cmd.register(commands)
+    deploy_cmd.register(commands)
     return parser
 
 

@@ -84,11 +84,14 @@ def create_consortium(
     ports: Sequence[int] | None = None,
     quorum: Mapping[str, Any] | None = None,
     narrate: Narrate = _quiet,
+    urls: Mapping[str, str] | None = None,
 ) -> Created:
     """Write a new consortium under ``root``; member ``i`` listens on ``ports[i]`` (default
     ``base_port + i``); ``quorum`` defaults to MAJORITY. ``narrate`` is told each ceremony step.
-    Raises ExistingMaterialError before writing anything if any of its folders exist already,
-    ValueError for a bad member list."""
+    ``urls`` gives a member's public URL instead of ``http://127.0.0.1:<port>`` (an
+    ``https://host[:port]`` member gets a TLS certificate naming that host). Raises
+    ExistingMaterialError before writing anything if any of its folders exist already, ValueError
+    for a bad member list."""
     _check_target(root, members)
     if ports is not None and len(ports) != len(members):
         raise ValueError("give one port per member")
@@ -97,7 +100,7 @@ def create_consortium(
     cards: list[MemberCard] = []
     created = []
     for offset, spec in enumerate(members):
-        url = f"http://127.0.0.1:{chosen[offset]}"
+        url = (urls or {}).get(spec.org) or f"http://127.0.0.1:{chosen[offset]}"
         new = NewMember(spec.org, spec.role, url, post_quantum=spec.post_quantum)
         cards.append(generate_member(root / spec.org, new, not_before, genesis=SHARED_GENESIS))
         created.append(CreatedMember(spec.org, spec.role, url, root / spec.org / "medgate.toml"))
