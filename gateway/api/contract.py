@@ -62,6 +62,7 @@ STATUS_TEXT = {
     403: "Authenticated, but the scope or the policy does not allow it (OperationOutcome).",
     404: "No such resource (OperationOutcome).",
     409: "Version conflict (OperationOutcome).",
+    410: "Gone: the proposal expired (OperationOutcome).",
     413: "Request body over the configured limit (OperationOutcome).",
     415: "Content-Type not accepted (OperationOutcome).",
     422: "The resource fails FHIR R4 validation (OperationOutcome).",

@@ -26,6 +26,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.proposals import ProposalService
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from ledger.node.checkpointer import Checkpointer
@@ -56,6 +57,8 @@ class Services:
     """Runs ``checkpointer``; its ``failure`` makes /readyz answer 503."""
     rollback: RollbackGuard | None = None
     """Its ``problem`` (a store older than this member's last checkpoint) suspends releases."""
+    proposals: ProposalService | None = None
+    """Follows the governance proposal stream; proposes and endorses with this member's key."""
 
 
 def ensure_releasable(svc: Services) -> None:

@@ -154,6 +154,7 @@ def _write_member(
     write_private(keys / "token.key", private_key_pem(ec.generate_private_key(ec.SECP256R1())))
     write_private(keys / "patient.key", patient_key)
     _write_client(folder / "clients", "ehr")
+    _write_client(folder / "clients", "operator")
     (folder / "data").mkdir(parents=True, exist_ok=True)
     pub = signing.public_key()
     enc_pub = public_encryption_jwk(encryption)
