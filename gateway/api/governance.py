@@ -40,7 +40,7 @@ class ProposeBody(BaseModel):
     type: Literal["member.add", "member.update", "member.remove", "policy.set"]
     body: dict[str, Any] = Field(description="the entry body, as docs/ledger-entries.md states it")
     ttl_seconds: int | None = Field(
-        None, ge=60, le=30 * 24 * 3600, description="expiry after proposal (default 72 h)"
+        None, ge=1, le=30 * 24 * 3600, description="expiry after proposal (default 72 h)"
     )
 
 

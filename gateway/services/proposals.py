@@ -164,8 +164,8 @@ class ProposalService:
         if type_ not in GOVERNANCE_TYPES:
             raise InvalidResourceError(f"{type_} is not a governance entry type")
         ttl = DEFAULT_TTL_MS if ttl_ms is None else ttl_ms
-        if not MINUTE_MS <= ttl <= MAX_TTL_MS:
-            raise InvalidResourceError("ttl must be between 1 minute and 30 days")
+        if not 1000 <= ttl <= MAX_TTL_MS:
+            raise InvalidResourceError("ttl must be between 1 second and 30 days")
         spec = spec_of(type_)
         assert spec is not None  # noqa: S101 - every governance type is registered
         try:
