@@ -10,8 +10,8 @@ gateway have stopped in between). The ordering service and the ledger dedup by t
 submissions of one proposal order it once.
 
 Refusals (typed gateway errors, OperationOutcome at the edge): an unknown proposal 404; a wrong
-digest, a second endorsement by the same member, the proposer endorsing itself, or a proposal
-already on the ledger 409; an expired proposal 410; a gateway whose member is not (or no longer)
+digest, a second endorsement by the same member, the proposer endorsing itself, a proposal whose
+quorum is met already, or a proposal already on the ledger 409; an expired proposal 410; a gateway whose member is not (or no longer)
 an active member 403; a body the ledger would refuse, or a change after which the quorum rule could
 never be met, 422.
 """
@@ -232,6 +232,8 @@ class ProposalService:
         for e in p.endorsements:
             if e.org == self.org and signature_counts(store, e.org, e.kid, message, e.sig):
                 raise ConflictError(f"{self.org} has already endorsed proposal {p.id}")
+        if tally(store, p).met:  # one more signature adds nothing: it is being committed
+            raise ConflictError(f"proposal {p.id} already has its quorum; it is being committed")
 
     async def _submit_if_met(self, p: Proposal, *, wait: bool = False) -> StoredEntry | None:
         """Submit ``p``'s entry when its quorum is met, not expired and not on the ledger yet."""
