@@ -31,9 +31,15 @@ async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
     anything when a member's port is taken, GatewayDiedError when a gateway exits."""
     ports = [(m.org, f"http://127.0.0.1:{base_port + i}") for i, m in enumerate(MEMBERS)]
     check_ports_free(ports)
-    say(f"1. medgate init: {len(MEMBERS)} members in {root}")
-    created = create_consortium(root, "medgate demo consortium", MEMBERS, base_port=base_port)
-    say(f"   consortium {created.consortium_id[:16]}...; genesis signed by every founder")
+    say(f"1. the key ceremony (what `medgate init` runs): {len(MEMBERS)} founders in {root}")
+    created = create_consortium(
+        root,
+        "medgate demo consortium",
+        MEMBERS,
+        base_port=base_port,
+        narrate=lambda step: say(f"   {step}"),
+    )
+    say(f"   consortium {created.consortium_id[:16]}...: no private key left its member's folder")
     say("2. governance and consent on the ledger, every member validating every entry")
     ledger_ok = await run_ledger_walk(root, MEMBERS)
     say("3. every member's gateway starts in its own process (SQLite + embedded solo ordering)")

@@ -11,13 +11,25 @@ def _s(value: str) -> str:
     return json.dumps(value)
 
 
-def render_config(org: str, role: str, consortium: str, public_url: str) -> str:
-    """The config of one member, every path relative to the config file's folder."""
+NOT_JOINED = "  # set by `medgate member join` once the genesis is sealed"
+
+
+def render_config(
+    org: str,
+    role: str,
+    consortium: str,
+    public_url: str,
+    *,
+    genesis: str = "../consortium/genesis.json",
+) -> str:
+    """The config of one member, every path relative to the config file's folder. An empty
+    ``consortium`` is a member that has not joined yet (its gateway refuses to start)."""
     port = urlsplit(public_url).port or 8401
-    return f"""# medgate gateway of {org}: written by `medgate init`. Paths are relative to this file.
+    note = "" if consortium else NOT_JOINED
+    return f"""# medgate gateway of {org}: written by medgate. Paths are relative to this file.
 org = {_s(org)}
 role = {_s(role)}
-consortium = {_s(consortium)}
+consortium = {_s(consortium)}{note}
 public_url = {_s(public_url)}
 
 [server]
@@ -41,7 +53,7 @@ ca_cert = "keys/ca.pem"
 ca_key = "keys/ca.key"
 cert = "keys/signing.pem"
 patient_key = "keys/patient.key"
-genesis = "../consortium/genesis.json"
+genesis = {_s(genesis)}
 token_key = "keys/token.key"
 
 [[clients]]

@@ -1,48 +1,60 @@
-"""A member that joins a running consortium: its own folder and keys, made on its own side, and the
-public member card it hands to the others (the only thing of it they ever see).
-
-Built with the same steps `medgate init` uses for a founder (gateway.identity.consortium); the
-consortium's shared patient-pseudonym key is handed over as the consortium hands it to a newcomer
-(it is a consortium secret, not any member's private key).
+"""A member that joins a running consortium: its own folder, keys and card made by `medgate member
+keygen` on its own side, and the consortium's patient-pseudonym key handed to it sealed to its
+encryption key (from its card) by one founder, opened with its own key: never in clear in a file
+anyone else reads. The others only ever see its card.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.auth.keys import public_jwk
-from gateway.clock import utcnow
-from gateway.identity.card import MemberCard, card_bytes, card_from_json
-from gateway.identity.config_file import render_config
-from gateway.identity.consortium import MemberSpec, _write_member
-from gateway.identity.files import write_public
-from ledger.signing import generate_signing_key
+from gateway.identity.card import read_card
+from gateway.identity.files import load_private_key, write_private, write_public
+from gateway.identity.join import checked_genesis
+from gateway.identity.member_config import read_member_config, set_consortium
+from gateway.identity.patient_share import open_share, share_patient_key
+from gateway.identity.pseudonym import load_patient_key
+from tests.e2e.gateways import MEDGATE
 
 
-def make_newcomer(
-    root: Path, org: str, role: str, url: str, consortium_id: str, patient_key: bytes
-) -> tuple[Path, Path]:
-    """The newcomer's folder under ``root`` (beside the founders', sharing the machine's solo
-    ordering log) and its card file; returns (folder, card path)."""
-    folder = root / org
-    signing = generate_signing_key()
-    record = _write_member(folder, MemberSpec(org, role), url, signing, patient_key, utcnow())
-    config = render_config(org, role, consortium_id, url)
-    write_public(folder / "medgate.toml", config.encode("utf-8"))
-    token = serialization.load_pem_private_key((folder / "keys" / "token.key").read_bytes(), None)
-    assert isinstance(token, ec.EllipticCurvePrivateKey)
-    member = {k: v for k, v in record.items() if k != "status"}
-    jwks = {"keys": [{**public_jwk(token.public_key()), "alg": "ES256", "use": "sig"}]}
-    card: MemberCard = card_from_json(json.loads(json.dumps({
-        "medgate_member_card": 1, "member": member, "token_jwks": jwks
-    })))  # fmt: skip
-    card_path = root / f"{org}.card.json"
-    write_public(card_path, card_bytes(card))
-    return folder, card_path
+def keygen(root: Path, org: str, role: str, url: str) -> Path:
+    """`medgate member keygen` as the newcomer runs it; its card file."""
+    cmd = [MEDGATE, "member", "keygen", "--dir", str(root), "--org", org, "--role", role]
+    done = subprocess.run(
+        [*cmd, "--url", url], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return root / org / "card.json"
+
+
+def hand_over(founder: Path, newcomer: Path) -> str:
+    """The founder seals its patient key to the newcomer's card (the founder's own keys only);
+    the newcomer opens it (its own keys only), installs it, the (public) genesis and the
+    consortium's id. Returns the
+    consortium id. Both folders sit on this machine beside the shared genesis and solo log."""
+    ours = read_member_config(founder / "medgate.toml")
+    theirs = read_member_config(newcomer / "medgate.toml")
+    consortium, founders, _ = checked_genesis(ours.genesis.read_bytes())
+    card = read_card(newcomer / "card.json")
+    shares = share_patient_key(
+        load_patient_key(ours.patient_key.read_bytes()),
+        consortium,
+        ours.org,
+        load_private_key(ours.signing_key),
+        [card],
+    )
+    private_jwk = json.loads(theirs.encryption_key.read_bytes())
+    key = open_share(shares, theirs.org, private_jwk, founders[ours.org], consortium)
+    write_private(theirs.patient_key, base64.urlsafe_b64encode(key).rstrip(b"="))
+    write_public(theirs.genesis, ours.genesis.read_bytes())  # public: every member holds it
+    set_consortium(theirs, consortium)
+    return consortium
 
 
 def private_material(folder: Path) -> set[str]:

@@ -32,7 +32,7 @@ from tests.e2e.governance import (
     seen_by,
 )
 from tests.e2e.member_ops import start_member, stop_member
-from tests.e2e.newcomer import make_newcomer, private_material
+from tests.e2e.newcomer import hand_over, keygen, private_material
 
 pytestmark = pytest.mark.e2e
 
@@ -99,10 +99,10 @@ def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
 def test_onboard_an_insurer_while_serving_then_remove_it(founders: Consortium) -> None:
     a, b, c = founders["hospital-a"], founders["hospital-b"], founders["agency-c"]
     root = a.folder.parent
-    cid = Settings.load(a.folder / "medgate.toml").consortium
     url = f"http://127.0.0.1:{free_base_port(1)}"
-    patient_key = (a.folder / "keys" / "patient.key").read_bytes()
-    folder, card = make_newcomer(root, NEWCOMER, "insurer", url, cid, patient_key)
+    card = keygen(root, NEWCOMER, "insurer", url)
+    folder = card.parent
+    assert hand_over(a.folder, folder) == Settings.load(a.folder / "medgate.toml").consortium
     d = Gateway(NEWCOMER, "insurer", url, folder)
 
     # No member folder holds another member's private key.
