@@ -12,8 +12,9 @@ submissions of one proposal order it once.
 Refusals (typed gateway errors, OperationOutcome at the edge): an unknown proposal 404; a wrong
 digest, a second endorsement by the same member, the proposer endorsing itself, a proposal whose
 quorum is met already, or a proposal already on the ledger 409; an expired proposal 410; a gateway whose member is not (or no longer)
-an active member 403; a body the ledger would refuse, or a change after which the quorum rule could
-never be met, 422.
+an active member 403; a body the ledger would refuse, a change to a member that does not exist,
+or a change after which the quorum rule could never be met, 422; adding a member twice or
+changing a removed one 409.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from gateway.errors import (
 )
 from gateway.services.ledger import LedgerService
 from ledger.canonical import canonical
-from ledger.entries import endorse, make_tx, nonce_from_bytes
+from ledger.entries import EntryType, endorse, make_tx, nonce_from_bytes
 from ledger.errors import EntryError
 from ledger.ids import OrgId, TxId
 from ledger.ordering.base import Ordering
@@ -55,6 +56,7 @@ from ledger.proposals import (
 from ledger.signing import kid_of, sign
 from ledger.state import membership as mem
 from ledger.state import quorum
+from ledger.statekv import StateReader
 from ledger.storage.base import StoredEntry
 from ledger.validation.codes import ValidationCode
 from ledger.validation.registry import spec_of
@@ -135,22 +137,27 @@ class ProposalService:
         return [await self.describe(p) for p in list(self.book.proposals.values())]
 
     async def describe_one(self, proposal_id: str) -> dict[str, Any]:
-        return await self.describe(self._get(proposal_id))
+        return await self.describe(await self._get_fresh(proposal_id))
 
     async def describe(self, p: Proposal) -> dict[str, Any]:
-        counted, entry = await asyncio.to_thread(self._judge, p)
-        return proposal_json(p, counted, entry, self._clock_ms(), self._rule())
+        def read() -> tuple[Tally, StoredEntry | None, dict[str, Any] | None]:
+            rule = quorum(self._ledger.store)
+            return (*self._judge(p), None if rule is None else rule.to_json())
 
-    def _rule(self) -> dict[str, Any] | None:
-        rule = quorum(self._ledger.store)
-        return None if rule is None else rule.to_json()
+        counted, entry, rule = await asyncio.to_thread(read)
+        return proposal_json(p, counted, entry, self._clock_ms(), rule)
 
     def _judge(self, p: Proposal) -> tuple[Tally, StoredEntry | None]:
         store = self._ledger.store
         return tally(store, p), store.entry_by_tx(p.digest)
 
-    def _get(self, proposal_id: str) -> Proposal:
+    async def _get_fresh(self, proposal_id: str) -> Proposal:
+        """The proposal; when this follower has not seen it, once caught up with the stream's
+        last position (a proposal made at another gateway a moment ago is not a 404)."""
         found = self.book.get(proposal_id)
+        if found is None:
+            await self._caught_up(await self._stream.last_position())
+            found = self.book.get(proposal_id)
         if found is None:
             raise NotFoundError("no such proposal")
         return found
@@ -189,11 +196,12 @@ class ProposalService:
     def _check_proposable(self, type_: str, body: Mapping[str, Any]) -> None:
         store = self._ledger.store
         self._check_member(store)
+        _check_target(store, type_, body)
         problem = unreachable(store, type_, body)
         if problem is not None:
             raise InvalidResourceError(problem)
 
-    def _check_member(self, store: Any) -> None:
+    def _check_member(self, store: StateReader) -> None:
         found = mem.member(store, self.org)
         if found is None:
             raise ForbiddenError(f"{self.org} is not a member of the consortium")
@@ -206,7 +214,7 @@ class ProposalService:
 
     async def endorse(self, proposal_id: str, digest: str | None) -> dict[str, Any]:
         """Endorse with this member's own key; at quorum, submit and wait for the commit."""
-        p = self._get(proposal_id)
+        p = await self._get_fresh(proposal_id)
         if digest is not None and digest != p.digest:
             raise ConflictError(f"proposal {p.id} has digest {p.digest}, not the one endorsed")
         await asyncio.to_thread(self._check_endorsable, p)
@@ -246,6 +254,24 @@ class ProposalService:
         if not wait:
             return None
         return await self._ledger.committer.wait_committed(TxId(p.digest), COMMIT_S)
+
+
+def _check_target(store: StateReader, type_: str, body: Mapping[str, Any]) -> None:
+    """The ledger's refusals that state decides now: an org added twice (409), a change to a
+    member that does not exist (422) or was removed (409). State may still change before the
+    entry is ordered; the ledger judges again then."""
+    if type_ == EntryType.MEMBER_ADD:
+        org = str(body["member"]["org"])
+        if mem.member(store, org) is not None:
+            raise ConflictError(f"{org} is a member already (or was, and was removed)")
+        return
+    if type_ not in (EntryType.MEMBER_UPDATE, EntryType.MEMBER_REMOVE):
+        return
+    found = mem.member(store, str(body["org"]))
+    if found is None:
+        raise InvalidResourceError(f"there is no member {body['org']}")
+    if not found.is_active:
+        raise ConflictError(f"{body['org']} has been removed already")
 
 
 def status_of(p: Proposal, counted: Tally, entry: StoredEntry | None, now_ms: int) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.identity.consortium import MemberSpec
 from ledger.state import policy, quorum
+from ledger.state.membership import member_record
 from tests.e2e.gateways import Consortium, Gateway
 from tests.e2e.governance import (
     assert_valid_everywhere,
@@ -165,3 +166,16 @@ def test_all_rule_then_k_of_n(net: Consortium) -> None:
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "committed"
     assert_valid_everywhere(_all(net), p["digest"])
+
+
+def test_refusals_decided_by_state_at_proposal_time(net: Consortium) -> None:
+    a, c = net["hospital-a"], net["insurer-c"]
+    assert "no member" in refusal(propose(a, "member.remove", {"org": "nobody-here"}), 422)
+    assert "no member" in refusal(
+        propose(a, "member.update", {"org": "nobody-here", "endpoint": a.url}), 422
+    )
+    record = c.read_state(lambda s: member_record(s, c.org))
+    assert record is not None
+    keys = [{k: v for k, v in key.items() if k != "status"} for key in record["signing_keys"]]
+    again = {**record, "signing_keys": keys, "status": "active"}
+    assert "member already" in refusal(propose(a, "member.add", {"member": again}), 409)
