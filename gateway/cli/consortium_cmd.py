@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.clock import now_ms
 from gateway.identity.card import CardError, MemberCard, read_card
-from gateway.identity.ceremony import assemble, missing_signatures, parse_quorum, seal
+from gateway.identity.ceremony import assemble, parse_quorum, seal
 from gateway.identity.files import write_public
 from gateway.identity.genesis_package import CeremonyError, Package, package_bytes, read_package
 from gateway.identity.join import shares_file_bytes, shares_path
@@ -120,11 +120,7 @@ def run_genesis(args: argparse.Namespace) -> int:
 def run_seal(args: argparse.Namespace) -> int:
     shares_out: Path = args.shares or shares_path(args.out)
     try:
-        package = read_package(args.package)
-        missing = missing_signatures(package)
-        if missing:
-            raise CeremonyError(f"founders who have not signed: {', '.join(missing)}")
-        sealed = seal(package)
+        sealed = seal(read_package(args.package))
         for path in (args.out, shares_out):
             if path.exists():
                 raise CeremonyError(f"{path} exists: refusing to overwrite it")

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.crypto.keys import public_jwk
 from gateway.identity.card import MemberCard
 from gateway.identity.genesis_package import (
     CeremonyError,
@@ -105,6 +106,9 @@ def sign(package: Package, signer: Signer, patient_key: bytes | None = None) -> 
     kid = kid_of(signer.signing_key.public_key())
     if kid not in {k["kid"] for k in card.member["signing_keys"]}:
         raise CeremonyError(f"this signing key ({kid}) is not on {signer.org}'s card")
+    enc_kid = public_jwk(dict(signer.encryption_jwk))["kid"]
+    if enc_kid not in {k["kid"] for k in card.member["encryption_keys"]}:
+        raise CeremonyError(f"this encryption key ({enc_kid}) is not on {signer.org}'s card")
     if package.signed_by(signer.org) is not None:
         raise CeremonyError(f"{signer.org} has signed this genesis already")
     first = signer.org == package.founders[0]

@@ -1,5 +1,4 @@
-"""A consortium made by the key ceremony, each step a real `medgate` process working in one
-member's folder, runs: every gateway accepts the sealed genesis, all agree on the consortium id,
+"""A consortium made by the key ceremony, each step working in one member's folder, runs: every gateway accepts the sealed genesis, all agree on the consortium id,
 and an insurer gets a consented claim from a hospital (so both hashed the patient under the same
 shared key, which each opened from its own encrypted share)."""
 
@@ -16,7 +15,15 @@ from ledger.state import AccessRecord, access_for_patient
 from tests.e2e import records
 from tests.e2e.flows import ask, patient_ref_at, seed, types_of
 from tests.e2e.gateways import Consortium, Gateway, free_base_port, wait_for
-from tests.gateway.identity.ceremony import FOUNDERS, genesis, keygen, ok, sign
+from tests.gateway.identity.ceremony import (
+    FOUNDERS,
+    files_under,
+    genesis,
+    keygen,
+    ok,
+    private_material,
+    sign,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +36,9 @@ class FromFolders(Consortium):
 
 
 def _ceremony(root: Path, base: int) -> Path:
+    """Keygen and join in-process (tests/gateway/identity covers them), the rest as processes."""
     for offset, (org, role) in enumerate(FOUNDERS):
-        keygen(root, org, role, base + offset, in_process=False)
+        keygen(root, org, role, base + offset)
     orgs = [org for org, _ in FOUNDERS]
     package = root / "exchange" / "genesis-0.json"
     package.parent.mkdir()
@@ -43,7 +51,7 @@ def _ceremony(root: Path, base: int) -> Path:
     ok(["consortium", "seal", str(package), "--out", str(sealed)], in_process=False)
     for org in orgs:
         argv = ["member", "join", "--config", str(root / org / "medgate.toml")]
-        ok([*argv, "--genesis", str(sealed)], in_process=False)
+        ok([*argv, "--genesis", str(sealed)])
     return sealed
 
 
@@ -86,3 +94,10 @@ def test_gateways_run_from_a_ceremony_made_in_separate_folders(tmp_path: Path) -
 
         record = wait_for(recorded, "the release on agency-c's own ledger")
         assert (record.requester, record.custodian) == ("insurer-b", "hospital-a")
+    # After serving too (databases, logs): no member folder holds another member's private key.
+    for owner in gateways:
+        secrets_of_owner = list(private_material(tmp_path / owner))
+        for other in gateways.keys() - {owner}:
+            for path in files_under(tmp_path / other):
+                data = path.read_bytes()
+                assert not any(secret in data for secret in secrets_of_owner), (owner, path)

@@ -249,3 +249,23 @@ def test_bad_quorum_rules_are_refused(tmp_path: Path, rule: str, problem: str) -
     cards = [a for org in ORGS for a in ("--card", str(tmp_path / org / "card.json"))]
     out = str(tmp_path / "p.json")
     refused(["consortium", "genesis", *cards, "--quorum", rule, "--out", out], problem)
+
+
+def test_init_runs_the_same_ceremony_on_one_machine(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    members = [a for org, role in FOUNDERS for a in ("--org", f"{org}:{role}")]
+    ran = ok(["init", "--dir", str(root), *members, "--pq", "insurer-b", "--base-port", "9400"])
+    leaf = (root / "consortium" / "genesis.json").read_bytes()
+    assert consortium_id(leaf) in ran.out
+    entry = decode_entry(leaf)
+    assert (entry.org, [e.org for e in entry.endorsements]) == ("hospital-a", ORGS[1:])
+    keys = {load_patient_key((root / org / "keys" / "patient.key").read_bytes()) for org in ORGS}
+    assert len(keys) == 1
+    shares = (root / "consortium" / "genesis.patient-key-shares.json").read_bytes()
+    assert not any(s in shares for s in spellings(next(iter(keys))))
+    for owner in ORGS:
+        secrets_of_owner = list(private_material(root / owner))
+        others = [f for o in ORGS if o != owner for f in files_under(root / o)]
+        for path in [*others, *files_under(root / "consortium")]:
+            data = path.read_bytes()
+            assert not any(secret in data for secret in secrets_of_owner), (owner, path)
