@@ -99,6 +99,7 @@ class ProposalService:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="proposals")
+        self._task.add_done_callback(_report_stop)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -254,6 +255,12 @@ class ProposalService:
         if not wait:
             return None
         return await self._ledger.committer.wait_committed(TxId(p.digest), COMMIT_S)
+
+
+def _report_stop(task: asyncio.Task[None]) -> None:
+    """An ERROR line when the follower dies: governance requests answer 503 from then on."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the proposal stream follower stopped: %s", task.exception())
 
 
 def _check_target(store: StateReader, type_: str, body: Mapping[str, Any]) -> None:
