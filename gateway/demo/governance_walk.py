@@ -42,7 +42,7 @@ def _outcome(answer: Answer) -> str:
 
 def _signed(p: dict[str, Any]) -> str:
     q = p["quorum"]
-    return f"{len(q['signers'])} of {q['needed']} signatures needed ({', '.join(q['signers'])})"
+    return f"{len(q['signers'])} signatures, {q['needed']} needed ({', '.join(q['signers'])})"
 
 
 async def run_governance(created: Created) -> bool:
