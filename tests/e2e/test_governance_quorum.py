@@ -5,6 +5,7 @@ the operator's CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from typing import Any
 import pytest
 
 from gateway.identity.consortium import MemberSpec
+from gateway.identity.files import load_private_key
+from ledger.entries import endorse as ledger_endorse
+from ledger.ids import OrgId
+from ledger.ordering.solo import SoloOrdering
+from ledger.proposals import encode_endorsement
 from ledger.state import policy, quorum
 from ledger.state.membership import member_record
 from tests.e2e.gateways import Consortium, Gateway
@@ -179,3 +185,30 @@ def test_refusals_decided_by_state_at_proposal_time(net: Consortium) -> None:
     keys = [{k: v for k, v in key.items() if k != "status"} for key in record["signing_keys"]]
     again = {**record, "signing_keys": keys, "status": "active"}
     assert "member already" in refusal(propose(a, "member.add", {"member": again}), 409)
+
+
+def test_the_proposer_submits_when_the_last_endorser_stopped_first(net: Consortium) -> None:
+    """The endorsements reach the stream but their gateways stop before submitting (here: they
+    are published as those gateways would, with each member's own key): the proposer's gateway,
+    following the stream, sees the quorum met and submits the entry itself."""
+    a = net["hospital-a"]
+    p = propose(a, "member.update", _same_endpoint(a)).json()
+    others = [gw for gw in _all(net) if gw.org != a.org]
+    needed = p["quorum"]["needed"] - len(p["quorum"]["signers"])
+    assert 0 < needed <= len(others)
+    stream = SoloOrdering(a.folder.parent / "consortium" / "proposals.db")
+    tx = seen_by(a, p["id"])["tx"]
+
+    async def publish() -> None:
+        try:
+            for gw in others[:needed]:
+                e = ledger_endorse(
+                    tx, OrgId(gw.org), load_private_key(gw.folder / "keys" / "signing.key")
+                )
+                await stream.submit(encode_endorsement(p["digest"], e), f"test:{gw.org}")
+        finally:
+            await stream.close()
+
+    asyncio.run(publish())
+    assert_valid_everywhere(_all(net), p["digest"])
+    assert listed(a, p["id"])["status"] == "committed"
