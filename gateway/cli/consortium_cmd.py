@@ -125,7 +125,7 @@ def run_seal(args: argparse.Namespace) -> int:
             if path.exists():
                 raise CeremonyError(f"{path} exists: refusing to overwrite it")
         write_public(args.out, sealed.leaf)
-        write_public(shares_out, shares_file_bytes(sealed))
+        write_public(shares_out, shares_file_bytes(sealed.consortium, sealed.shares))
     except (CeremonyError, OSError) as exc:
         return fail("consortium seal", exc)
     print(f"consortium {sealed.consortium} sealed: every founder signed")

@@ -1,5 +1,6 @@
-"""`medgate member keygen` (a member makes its own keys and card) and `medgate member join`
-(it installs the sealed genesis and its share of the patient key)."""
+"""`medgate member keygen` (a member makes its own keys and card), `medgate member join` (it
+installs the sealed genesis and its share of the patient key) and `medgate member share-key` (a
+member hands the patient key over, encrypted, to a member admitted later)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.consortium_cmd import add_fingerprints, check_fingerprints
 from gateway.clock import utcnow
-from gateway.identity.files import ExistingMaterialError
+from gateway.identity.card import CardError, read_card
+from gateway.identity.files import ExistingMaterialError, write_public
 from gateway.identity.genesis_package import CeremonyError
-from gateway.identity.join import join, shares_path
+from gateway.identity.join import hand_over, join, shares_path
 from gateway.identity.member_config import MemberConfigError
 from gateway.identity.member_keys import CARD_FILE, ROLES, NewMember, generate_member
 
@@ -35,7 +38,18 @@ def register(commands: Any) -> None:
     join.add_argument("--config", required=True, type=Path, help="this member's medgate.toml")
     join.add_argument("--genesis", required=True, type=Path, help="the sealed genesis file")
     join.add_argument("--shares", type=Path, help="the shares file (default: beside --genesis)")
+    join.add_argument(
+        "--sender-card", type=Path, help="the card of the member who shared the key, if no founder"
+    )
     join.set_defaults(run=run_join)
+    share = actions.add_parser(
+        "share-key", help="hand the patient key over to a member admitted later (encrypted)"
+    )
+    share.add_argument("--config", required=True, type=Path, help="this (joined) member's config")
+    share.add_argument("--card", required=True, type=Path, help="the newcomer's card.json")
+    add_fingerprints(share)
+    share.add_argument("--out", required=True, type=Path, help="the shares file to write")
+    share.set_defaults(run=run_share_key)
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -59,12 +73,30 @@ def run_keygen(args: argparse.Namespace) -> int:
 def run_join(args: argparse.Namespace) -> int:
     shares: Path = args.shares or shares_path(args.genesis)
     try:
-        joined = join(args.config, args.genesis.read_bytes(), shares.read_bytes())
-    except (CeremonyError, MemberConfigError, OSError) as exc:
+        sender = read_card(args.sender_card) if args.sender_card else None
+        joined = join(args.config, args.genesis.read_bytes(), shares.read_bytes(), sender)
+    except (CardError, CeremonyError, MemberConfigError, OSError) as exc:
         print(f"medgate member join: {exc}", file=sys.stderr)
         return 1
     print(f"{joined.org} joined consortium {joined.consortium}")
     print("  keys/patient.key written (0600); genesis and consortium id set in its config")
     print(f"  patient key check {joined.check}")
-    print("  compare the check with every other founder out of band: it must be the same")
+    print("  compare the check with every other member out of band: it must be the same")
+    return 0
+
+
+def run_share_key(args: argparse.Namespace) -> int:
+    try:
+        card = read_card(args.card)
+        check_fingerprints([card], args.fingerprint)
+        shares = hand_over(args.config, card)
+        write_public(args.out, shares)
+    except (CardError, CeremonyError, MemberConfigError, OSError) as exc:
+        print(f"medgate member share-key: {exc}", file=sys.stderr)
+        return 1
+    print(f"the patient key, sealed to {card.org} alone (card {card.fingerprint}), in {args.out}")
+    print(
+        f"  {card.org} installs it: medgate member join --config ORG/medgate.toml --genesis G "
+        f"--shares {args.out} --sender-card YOUR/card.json"
+    )
     return 0

@@ -120,7 +120,7 @@ def create_consortium(
     sealed = seal(package)
     genesis = root / "consortium" / "genesis.json"
     write_public(genesis, sealed.leaf)
-    shares = shares_file_bytes(sealed)
+    shares = shares_file_bytes(sealed.consortium, sealed.shares)
     write_public(genesis.with_name("genesis.patient-key-shares.json"), shares)
     narrate("consortium seal: every founder signed; the ledger's genesis rule accepts it")
     for item in created:

@@ -1,5 +1,6 @@
-"""A founder installs the sealed genesis (``medgate member join``): its share of the patient key,
-the genesis file and the consortium id in its config, after checking them all.
+"""A member installs the sealed genesis (``medgate member join``): its share of the patient key,
+the genesis file and the consortium id in its config, after checking them all; and a joined
+member hands the patient key over to a member admitted later (``medgate member share-key``).
 
 The shares file written by ``consortium seal`` (JSON, public: every share is encrypted)::
 
@@ -21,11 +22,18 @@ from typing import Any
 
 from gateway.crypto.errors import EnvelopeError
 from gateway.crypto.keys import read_jwk
-from gateway.identity.ceremony import Sealed, open_patient_key
+from gateway.identity.card import MemberCard
+from gateway.identity.ceremony import open_patient_key
 from gateway.identity.files import load_private_key, write_private, write_public
 from gateway.identity.genesis_package import CeremonyError
-from gateway.identity.member_config import read_member_config, set_consortium
-from gateway.identity.patient_share import PatientKeyShares, ShareError, shares_from_json
+from gateway.identity.member_config import MemberConfig, read_member_config, set_consortium
+from gateway.identity.patient_share import (
+    PatientKeyShares,
+    ShareError,
+    share_patient_key,
+    shares_from_json,
+)
+from gateway.identity.pseudonym import load_patient_key
 from ledger.blockbuild import genesis_block
 from ledger.entries import decode_entry
 from ledger.errors import EntryError, GenesisError
@@ -44,11 +52,11 @@ def shares_path(genesis: Path) -> Path:
     return genesis.with_name(f"{genesis.stem}.patient-key-shares.json")
 
 
-def shares_file_bytes(sealed: Sealed) -> bytes:
+def shares_file_bytes(consortium: str, shares: PatientKeyShares) -> bytes:
     value = {
         SHARES_FIELD: SHARES_VERSION,
-        "consortium": sealed.consortium,
-        "patient_key": sealed.shares.to_json(),
+        "consortium": consortium,
+        "patient_key": shares.to_json(),
     }
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -88,14 +96,18 @@ def checked_genesis(leaf: bytes) -> tuple[str, dict[str, dict[str, Any]], str]:
     return consortium_id(leaf), founders, entry.org
 
 
-def join(config_path: Path, leaf: bytes, shares_raw: bytes) -> Joined:
+def join(
+    config_path: Path, leaf: bytes, shares_raw: bytes, sender_card: MemberCard | None = None
+) -> Joined:
     """Install ``leaf`` and this member's patient key into the member at ``config_path``.
-    Raises CeremonyError (or MemberConfigError) before writing anything when a check fails."""
+
+    The share must come from a founder (checked against its genesis key) or from the member whose
+    card is ``sender_card`` (a member admitted later hands the key over: ``share-key``). A founder
+    must hold its genesis signing key; a member admitted later is judged by the ledger
+    (``member.add``), not here. Raises CeremonyError (or MemberConfigError) before writing
+    anything when a check fails."""
     config = read_member_config(config_path)
-    consortium, founders, submitter = checked_genesis(leaf)
-    record = founders.get(config.org)
-    if record is None:
-        raise CeremonyError(f"{config.org} is not a founder of this genesis")
+    consortium, founders, _ = checked_genesis(leaf)
     if config.consortium and config.consortium != consortium:
         raise CeremonyError(f"{config_path} already belongs to consortium {config.consortium}")
     try:
@@ -103,10 +115,34 @@ def join(config_path: Path, leaf: bytes, shares_raw: bytes) -> Joined:
         encryption = read_jwk(config.encryption_key)
     except (OSError, ValueError, EnvelopeError) as exc:
         raise CeremonyError(f"{config.org}'s own keys cannot be read: {exc}") from exc
-    if kid_of(signing.public_key()) not in {k["kid"] for k in record["signing_keys"]}:
+    record = founders.get(config.org)
+    if record is not None and kid_of(signing.public_key()) not in {
+        k["kid"] for k in record["signing_keys"]
+    }:
         raise CeremonyError(f"{config_path}'s signing key is not {config.org}'s genesis key")
     shares = _read_shares(shares_raw, consortium)
-    patient_key = open_patient_key(shares, config.org, encryption, founders[submitter], consortium)
+    sender = _sender_record(shares, founders, sender_card)
+    patient_key = open_patient_key(shares, config.org, encryption, sender, consortium)
+    _install(config, consortium, leaf, patient_key)
+    return Joined(config.org, consortium, shares.check)
+
+
+def _sender_record(
+    shares: PatientKeyShares, founders: dict[str, dict[str, Any]], card: MemberCard | None
+) -> dict[str, Any]:
+    if card is not None:
+        if card.org != shares.sender:
+            raise CeremonyError(f"the share comes from {shares.sender}, not from {card.org}")
+        return card.member_record()
+    if shares.sender not in founders:
+        raise CeremonyError(
+            f"the share comes from {shares.sender}, not a founder: give its card (--sender-card)"
+        )
+    return founders[shares.sender]
+
+
+def _install(config: MemberConfig, consortium: str, leaf: bytes, patient_key: bytes) -> None:
+    """Write the key, the genesis and the consortium id: each only if absent or identical."""
     key_text = base64.urlsafe_b64encode(patient_key).rstrip(b"=")
     _check_same(config.patient_key, key_text, secret=True)
     _check_same(config.genesis, leaf, secret=False)
@@ -116,7 +152,22 @@ def join(config_path: Path, leaf: bytes, shares_raw: bytes) -> Joined:
         write_public(config.genesis, leaf)
     if config.consortium != consortium:
         set_consortium(config, consortium)
-    return Joined(config.org, consortium, shares.check)
+
+
+def hand_over(config_path: Path, card: MemberCard) -> bytes:
+    """A shares file with one envelope: this (joined) member's patient key sealed to ``card``'s
+    encryption key and signed with this member's signing key, for ``card``'s ``member join
+    --sender-card``. Raises CeremonyError when this member has no key to hand over."""
+    config = read_member_config(config_path)
+    if not config.consortium:
+        raise CeremonyError(f"{config.org} has not joined a consortium: no patient key to share")
+    try:
+        patient_key = load_patient_key(config.patient_key.read_bytes())
+        signing = load_private_key(config.signing_key)
+        shares = share_patient_key(patient_key, config.consortium, config.org, signing, [card])
+    except (OSError, ValueError) as exc:
+        raise CeremonyError(f"{config.org} cannot hand over the patient key: {exc}") from exc
+    return shares_file_bytes(config.consortium, shares)
 
 
 def _check_same(path: Path, data: bytes, *, secret: bool) -> None:

@@ -269,3 +269,80 @@ def test_init_runs_the_same_ceremony_on_one_machine(tmp_path: Path) -> None:
         for path in [*others, *files_under(root / "consortium")]:
             data = path.read_bytes()
             assert not any(secret in data for secret in secrets_of_owner), (owner, path)
+
+
+def test_a_member_admitted_later_gets_the_patient_key_from_a_member(tmp_path: Path) -> None:
+    _members(tmp_path)
+    package = _signed(tmp_path, "hospital-a", "insurer-b", "agency-c")
+    out = tmp_path / "genesis.json"
+    ok(["consortium", "seal", str(package), "--out", str(out)])
+    for org in ORGS:
+        ok(["member", "join", "--config", config(tmp_path, org), "--genesis", str(out)])
+    keygen(tmp_path, "insurer-d", "insurer", 9500, "--pq")
+    newcomer = tmp_path / "insurer-d" / "card.json"
+    handover = tmp_path / "handover.json"
+    share = ["member", "share-key", "--card", str(newcomer), "--out", str(handover)]
+    # A member that has not joined has no key to hand over.
+    refused([*share, "--config", config(tmp_path, "insurer-d")], "has not joined")
+    ok([*share, "--config", config(tmp_path, "agency-c")])
+    join = ["member", "join", "--config", config(tmp_path, "insurer-d"), "--genesis", str(out)]
+    join += ["--shares", str(handover)]
+    # agency-c is a founder: its genesis key checks the share; a wrong sender card is refused.
+    refused([*join, "--sender-card", str(tmp_path / "hospital-a" / "card.json")], "not from")
+    refused(
+        [
+            "member",
+            "join",
+            "--config",
+            config(tmp_path, "insurer-b"),
+            "--genesis",
+            str(out),
+            "--shares",
+            str(handover),
+        ],
+        "no patient-key share for insurer-b",
+    )
+    joined = ok(join)
+    assert (
+        joined.out.split("check ")[1].split()[0]
+        in ok(
+            ["member", "join", "--config", config(tmp_path, "agency-c"), "--genesis", str(out)]
+        ).out
+    )
+    keys = {
+        load_patient_key((tmp_path / o / "keys" / "patient.key").read_bytes())
+        for o in [*ORGS, "insurer-d"]
+    }
+    assert len(keys) == 1
+    assert Settings.load(tmp_path / "insurer-d" / "medgate.toml").consortium == consortium_id(
+        out.read_bytes()
+    )
+    # insurer-d, not a founder, hands the key on: the next one names it with its card.
+    keygen(tmp_path, "agency-e", "agency", 9501)
+    second = tmp_path / "second.json"
+    ok(
+        [
+            "member",
+            "share-key",
+            "--config",
+            config(tmp_path, "insurer-d"),
+            "--card",
+            str(tmp_path / "agency-e" / "card.json"),
+            "--out",
+            str(second),
+        ]
+    )
+    join_e = [
+        "member",
+        "join",
+        "--config",
+        config(tmp_path, "agency-e"),
+        "--genesis",
+        str(out),
+        "--shares",
+        str(second),
+    ]
+    refused(join_e, "not a founder: give its card")
+    ok([*join_e, "--sender-card", str(newcomer)])
+    assert load_patient_key((tmp_path / "agency-e" / "keys" / "patient.key").read_bytes()) in keys
+    assert not any(s in second.read_bytes() + handover.read_bytes() for s in spellings(*keys))
