@@ -1,12 +1,12 @@
-"""A member that joins a running consortium: its own folder, keys and card made by `medgate member
-keygen` on its own side, and the consortium's patient-pseudonym key handed to it sealed to its
-encryption key (from its card) by one founder, opened with its own key: never in clear in a file
-anyone else reads. The others only ever see its card.
+"""A member that joins a running consortium, each side with its own CLI and its own keys only: the
+newcomer runs `medgate member keygen` (its folder, keys and public card); a founder runs `medgate
+member share-key` (the consortium's patient-pseudonym key sealed to the newcomer's card alone) and
+the newcomer `medgate member join` (opens it with its own key, installs the public genesis and the
+consortium id). The others only ever see its card.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from pathlib import Path
@@ -15,46 +15,36 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.identity.card import read_card
-from gateway.identity.files import load_private_key, write_private, write_public
-from gateway.identity.join import checked_genesis
-from gateway.identity.member_config import read_member_config, set_consortium
-from gateway.identity.patient_share import open_share, share_patient_key
-from gateway.identity.pseudonym import load_patient_key
 from tests.e2e.gateways import MEDGATE
+
+
+def _medgate(*args: str) -> str:
+    done = subprocess.run([MEDGATE, *args], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"medgate {args[:2]}: {done.stderr}"
+    return done.stdout
 
 
 def keygen(root: Path, org: str, role: str, url: str) -> Path:
     """`medgate member keygen` as the newcomer runs it; its card file."""
-    cmd = [MEDGATE, "member", "keygen", "--dir", str(root), "--org", org, "--role", role]
-    done = subprocess.run(
-        [*cmd, "--url", url], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    _medgate("member", "keygen", "--dir", str(root), "--org", org, "--role", role, "--url", url)
     return root / org / "card.json"
 
 
 def hand_over(founder: Path, newcomer: Path) -> str:
-    """The founder seals its patient key to the newcomer's card (the founder's own keys only);
-    the newcomer opens it (its own keys only), installs it, the (public) genesis and the
-    consortium's id. Returns the
-    consortium id. Both folders sit on this machine beside the shared genesis and solo log."""
-    ours = read_member_config(founder / "medgate.toml")
-    theirs = read_member_config(newcomer / "medgate.toml")
-    consortium, founders, _ = checked_genesis(ours.genesis.read_bytes())
-    card = read_card(newcomer / "card.json")
-    shares = share_patient_key(
-        load_patient_key(ours.patient_key.read_bytes()),
-        consortium,
-        ours.org,
-        load_private_key(ours.signing_key),
-        [card],
-    )
-    private_jwk = json.loads(theirs.encryption_key.read_bytes())
-    key = open_share(shares, theirs.org, private_jwk, founders[ours.org], consortium)
-    write_private(theirs.patient_key, base64.urlsafe_b64encode(key).rstrip(b"="))
-    write_public(theirs.genesis, ours.genesis.read_bytes())  # public: every member holds it
-    set_consortium(theirs, consortium)
-    return consortium
+    """share-key at the founder, join at the newcomer; the patient key check value join prints."""
+    card = newcomer / "card.json"
+    handover = founder.parent / f"{newcomer.name}.handover.json"
+    fingerprint = f"{newcomer.name}={read_card(card).fingerprint}"
+    _medgate(
+        "member", "share-key", "--config", str(founder / "medgate.toml"),
+        "--card", str(card), "--fingerprint", fingerprint, "--out", str(handover),
+    )  # fmt: skip
+    genesis = founder.parent / "consortium" / "genesis.json"
+    joined = _medgate(
+        "member", "join", "--config", str(newcomer / "medgate.toml"),
+        "--genesis", str(genesis), "--shares", str(handover),
+    )  # fmt: skip
+    return joined.split("patient key check ")[1].split()[0]
 
 
 def private_material(folder: Path) -> set[str]:

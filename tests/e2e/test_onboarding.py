@@ -18,6 +18,8 @@ import pytest
 from gateway.auth.peer import make_peer_assertion
 from gateway.identity.consortium import MemberSpec
 from gateway.identity.files import load_private_key
+from gateway.identity.patient_share import key_check
+from gateway.identity.pseudonym import load_patient_key
 from gateway.settings import Settings
 from ledger.state import member
 from tests.e2e import records
@@ -102,7 +104,14 @@ def test_onboard_an_insurer_while_serving_then_remove_it(founders: Consortium) -
     url = f"http://127.0.0.1:{free_base_port(1)}"
     card = keygen(root, NEWCOMER, "insurer", url)
     folder = card.parent
-    assert hand_over(a.folder, folder) == Settings.load(a.folder / "medgate.toml").consortium
+    check = hand_over(a.folder, folder)
+    assert (
+        Settings.load(folder / "medgate.toml").consortium
+        == Settings.load(a.folder / "medgate.toml").consortium
+    )
+    # The check value both sides compare out of band: the same key, never in clear in a file.
+    ours = load_patient_key((a.folder / "keys" / "patient.key").read_bytes())
+    assert check == key_check(ours, Settings.load(a.folder / "medgate.toml").consortium)
     d = Gateway(NEWCOMER, "insurer", url, folder)
 
     # No member folder holds another member's private key.
