@@ -14,6 +14,7 @@ from gateway.api import (
     docs_ui,
     exchange,
     fhir,
+    governance,
     health,
     ledger_api,
     metrics,
@@ -38,6 +39,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
@@ -75,13 +77,15 @@ def create_app(
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
     view: ViewAge | None = None,
+    proposals: ProposalService | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
     ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
     ``ledger``, when given, is the member's ledger node: it starts and stops with the app, and so
     does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime);
-    ``rollback`` suspends releases from a store older than this member's last checkpoint."""
+    ``rollback`` suspends releases from a store older than this member's last checkpoint;
+    ``proposals`` follows the governance proposal stream (started after the ledger node)."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
@@ -101,9 +105,14 @@ def create_app(
             await checkpoints.start()
         if view is not None:  # serve once caught up, or after the bound (then stale: 503s)
             await view.start(first_within_s=view.bound_s)
+        if proposals is not None:
+            await proposals.start()
         try:
             yield
         finally:
+            if proposals is not None:
+                await proposals.stop()
+                await proposals.close()
             if view is not None:
                 await view.stop()
             if checkpoints is not None:
@@ -151,12 +160,14 @@ def create_app(
         checkpoints=checkpoints,
         rollback=rollback,
         view=view,
+        proposals=proposals,
     )
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).
     app.router.routes.extend([*exchange.fast_routes, *outbound.fast_routes])
     for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, policy, metrics):
         app.include_router(module.router)
+    app.include_router(governance.router)
     app.include_router(patient.portal_router)
     app.include_router(docs_ui.router)
     openapi.install(app)

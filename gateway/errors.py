@@ -6,6 +6,7 @@ GatewayError                     root: raised on purpose (status, code, diagnost
  +-- ForbiddenError              403 authenticated, but the scope or policy does not allow it
  +-- NotFoundError               404 no such resource or route
  +-- ConflictError               409 version conflict (If-Match) or duplicate
+ +-- GoneError                   410 the thing asked for existed but is no longer usable (expired)
  +-- TooLargeError               413 body over the configured limit (limit)
  +-- UnsupportedMediaError       415 Content-Type is not FHIR JSON (media_type)
  +-- InvalidResourceError        422 the resource fails R4 validation (issues: location, kind)
@@ -93,6 +94,10 @@ class NotFoundError(GatewayError):
 
 class ConflictError(GatewayError):
     status, code = 409, "conflict"
+
+
+class GoneError(GatewayError):
+    status, code = 410, "expired"
 
 
 class TooLargeError(GatewayError):

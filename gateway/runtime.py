@@ -14,6 +14,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering, tail_probe
+from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
 from gateway.settings import Settings
@@ -78,11 +79,23 @@ async def open_rollback_guard(
     return guard
 
 
+async def open_proposals(settings: Settings, ledger: LedgerService) -> ProposalService:
+    """The member's follower of the consortium's governance proposal stream, signing (proposals,
+    endorsements) with this member's own signing key only."""
+    return ProposalService(
+        ledger,
+        load_private_key(settings.keys.signing_key),
+        await open_ordering(settings, stream="proposals"),
+        ledger.clock_ms,
+    )
+
+
 def build_app(
     settings: Settings,
     ledger: LedgerService,
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
+    proposals: ProposalService | None = None,
     *,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
@@ -106,6 +119,7 @@ def build_app(
         checkpoints=checkpoints,
         rollback=rollback,
         view=view,
+        proposals=proposals,
     )
 
 
@@ -121,4 +135,5 @@ async def open_gateway(
     ledger = await open_ledger(settings, cut_after=cut_after, clock_ms=clock_ms)
     checkpoints = await open_checkpoints(settings, ledger)
     rollback = await open_rollback_guard(settings, ledger, checkpoints)
-    return build_app(settings, ledger, checkpoints, rollback, monotonic=monotonic)
+    proposals = await open_proposals(settings, ledger)
+    return build_app(settings, ledger, checkpoints, rollback, proposals, monotonic=monotonic)

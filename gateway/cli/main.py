@@ -11,6 +11,7 @@ from gateway.cli import (
     consortium_cmd,
     demo_cmd,
     deploy_cmd,
+    governance_cmd,
     init_cmd,
     ledger_cmd,
     member_cmd,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     consortium_cmd.register(commands)
     sign_cmd.register(commands)
     deploy_cmd.register(commands)
+    governance_cmd.register(commands)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.demo import synthetic
+from gateway.demo.governance_walk import run_governance
 from gateway.demo.ledger_walk import run_ledger_walk
 from gateway.demo.processes import (
     GatewayDiedError,
@@ -47,8 +48,9 @@ async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
         await _watched(gateways, wait_ready(gateways))
         for gw in gateways:
             say(f"   {gw.org:<11} {gw.url}  (pid {gw.process.pid}, log {gw.log_path})")
+        governance_ok = await _watched(gateways, run_governance(created))
         ok, _ = await _watched(gateways, run_flows(root, created))
-        ok = ok and ledger_ok
+        ok = ok and ledger_ok and governance_ok
         say("7. " + ("every step behaved as expected" if ok else "some steps FAILED (see above)"))
         if serve:
             _visitor_notes(root, created, gateways)

@@ -61,6 +61,12 @@ token_key = "keys/token.key"
 client_id = "ehr"
 jwks_path = "clients/ehr.jwks.json"
 scopes = ["system/*.read", "system/*.write"]
+
+# The operator's tool (medgate propose / proposals / endorse): governance needs Ledger.write by name.
+[[clients]]
+client_id = "operator"
+jwks_path = "clients/operator.jwks.json"
+scopes = ["system/Ledger.read", "system/Ledger.write"]
 """
 
 

@@ -5,6 +5,7 @@ What is written under ``folder`` (private files 0600)::
 
     keys/ca.key ca.pem signing.key signing.pem tls.key tls.pem encryption.jwk.json token.key
     clients/ehr.key ehr.jwks.json        the member's own EHR as a SMART backend client
+    clients/operator.key operator.jwks.json  the operator's tool (medgate propose / endorse)
     medgate.toml                         its gateway config (not joined to a consortium yet)
     card.json                            its public member card (gateway.identity.card)
     data/                                where its databases will live
@@ -109,6 +110,7 @@ def generate_member(
     write_private(keys / "encryption.jwk.json", json.dumps(encryption).encode("utf-8"))
     write_private(keys / "token.key", private_key_pem(token))
     _write_client(folder / "clients", "ehr")
+    _write_client(folder / "clients", "operator")
     (folder / "data").mkdir(parents=True, exist_ok=True)
     enc_pub = public_encryption_jwk(encryption)
     member = {

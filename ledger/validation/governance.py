@@ -6,7 +6,8 @@ rule in state. The submitter's own signature counts; an endorsement by a non-mem
 member, a retired key, or an org that already counted is ignored; an endorsement that names an
 unknown key or does not verify is a forgery attempt and makes the entry invalid (BAD_ENDORSEMENT).
 A member being removed is outside the electorate: under ALL, an unreachable member could otherwise
-never be removed.
+never be removed. A removal that would leave the rule unmeetable (fewer members than k-of-n's k, or
+none) is QUORUM_UNREACHABLE: the consortium could never decide anything again.
 """
 
 from __future__ import annotations
@@ -156,6 +157,12 @@ def member_remove(ctx: Ctx) -> list[StateChange]:
     record = _target(ctx)
     if record["status"] != mem.ACTIVE:
         reject(C.ALREADY_REVOKED, f"member {record['org']} is already removed")
+    remaining = len(mem.active_members(ctx.state)) - 1
+    rule = gov.quorum(ctx.state)
+    if rule is None or rule.required(remaining) is None:
+        reject(
+            C.QUORUM_UNREACHABLE, f"{remaining} members would remain: the quorum rule needs more"
+        )
     check_quorum(ctx, exclude=OrgId(record["org"]))
     record["status"] = mem.REMOVED
     return mem.store_member(record)

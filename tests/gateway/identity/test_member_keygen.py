@@ -21,12 +21,14 @@ PRIVATE = {
     "keys/encryption.jwk.json",
     "keys/token.key",
     "clients/ehr.key",
+    "clients/operator.key",
 }
 PUBLIC = {
     "keys/ca.pem",
     "keys/signing.pem",
     "keys/tls.pem",
     "clients/ehr.jwks.json",
+    "clients/operator.jwks.json",
     "medgate.toml",
     "card.json",
 }

@@ -347,3 +347,40 @@ def test_endorsements_by_retired_keys_or_removed_members_do_not_count() -> None:
         "member.add", HOSPITAL, {"member": world.record(OrgId("hospital-e"))}, endorsers=[AGENCY]
     )
     assert chain.submit(late) == C.QUORUM_NOT_MET
+
+
+@pytest.mark.parametrize(
+    ("rule", "endorsers", "code"),
+    [
+        # k-of-n with k = 3 of 3: removing anyone leaves 2, and the rule could never be met.
+        ({"rule": "K_OF_N", "k": 3}, [INSURER], C.QUORUM_UNREACHABLE),
+        # Refused before the quorum is even counted: the same code with every signature there.
+        ({"rule": "K_OF_N", "k": 3}, [INSURER, AGENCY], C.QUORUM_UNREACHABLE),
+        ({"rule": "K_OF_N", "k": 2}, [INSURER], C.VALID),
+        ({"rule": "ALL"}, [INSURER], C.VALID),
+        ({"rule": "MAJORITY"}, [INSURER], C.VALID),
+    ],
+)
+def test_member_remove_that_would_make_the_quorum_unreachable(
+    rule: dict[str, Any], endorsers: list[OrgId], code: C
+) -> None:
+    world, chain = three_orgs(rule)
+    before = chain.rows()
+    leaf = world.entry("member.remove", HOSPITAL, {"org": AGENCY}, endorsers=endorsers)
+    assert chain.submit(leaf) == code
+    if code is not C.VALID:
+        assert chain.rows() == before
+        found = member(chain.state, AGENCY)
+        assert found is not None
+        assert found.is_active
+
+
+def test_removing_down_to_the_last_member() -> None:
+    world, chain = three_orgs({"rule": "ALL"})
+    first = world.entry("member.remove", HOSPITAL, {"org": AGENCY}, endorsers=[INSURER])
+    assert chain.submit(first) == C.VALID
+    second = world.entry("member.remove", HOSPITAL, {"org": INSURER})
+    assert chain.submit(second) == C.VALID
+    # One member left: removing it would leave nobody to decide anything.
+    last = world.entry("member.remove", HOSPITAL, {"org": HOSPITAL})
+    assert chain.submit(last) == C.QUORUM_UNREACHABLE
