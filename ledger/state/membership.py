@@ -38,6 +38,8 @@ class SigningKey:
     alg: str
     status: str
     """``active`` or ``retired``."""
+    retired_ts: int | None = None
+    """ts (ms) of the entry that retired the key; None while active (or retired before it was kept)."""
 
     @property
     def is_active(self) -> bool:
@@ -81,7 +83,7 @@ def _member_of(record: Mapping[str, Any]) -> Member:
         endpoint=record["endpoint"],
         status=record["status"],
         signing_keys=tuple(
-            SigningKey(Kid(k["kid"]), org, k["pub"], k["alg"], k["status"])
+            SigningKey(Kid(k["kid"]), org, k["pub"], k["alg"], k["status"], k.get("retired_ts"))
             for k in record["signing_keys"]
         ),
         encryption_keys=tuple(
@@ -127,7 +129,9 @@ def signing_key(reader: StateReader, kid: str) -> SigningKey | None:
 @functools.lru_cache(maxsize=1024)
 def _signing_key_of_row(kid: str, raw: bytes) -> SigningKey:
     row = ns.decode(raw)
-    return SigningKey(Kid(kid), OrgId(row["org"]), row["pub"], row["alg"], row["status"])
+    return SigningKey(
+        Kid(kid), OrgId(row["org"]), row["pub"], row["alg"], row["status"], row.get("retired_ts")
+    )
 
 
 def signing_key_for_kid(reader: StateReader, kid: str) -> ec.EllipticCurvePublicKey | None:
@@ -140,6 +144,16 @@ def signing_key_for_kid(reader: StateReader, kid: str) -> ec.EllipticCurvePublic
         return load_public_key_b64(key.pub)
     except KeyFormatError:
         return None
+
+
+def signing_key_of(reader: StateReader, org: str, kid: str) -> SigningKey | None:
+    """The key named ``kid`` if it belongs to ``org`` and ``org`` is an active member, whatever the
+    key's status (a caller that accepts a retired key for an overlap checks ``retired_ts``)."""
+    key = signing_key(reader, kid)
+    if key is None or key.org != org:
+        return None
+    owner = member(reader, org)
+    return key if owner is not None and owner.is_active else None
 
 
 def active_signing_key(reader: StateReader, org: str, kid: str) -> SigningKey | None:
@@ -162,6 +176,8 @@ def store_member(record: Mapping[str, Any]) -> list[StateChange]:
             "alg": key["alg"],
             "status": key["status"],
         }
+        if "retired_ts" in key:
+            value["retired_ts"] = key["retired_ts"]
         changes.append(ns.put(ns.KEYS, key["kid"], value))
     return changes
 

@@ -135,19 +135,23 @@ def member_update(ctx: Ctx) -> list[StateChange]:
         _new_kids_unused(ctx, [body["add_signing_key"]])
         record["signing_keys"].append({**body["add_signing_key"], "status": mem.ACTIVE})
     if "retire_kid" in body:
-        _retire(record, body["retire_kid"])
+        _retire(record, body["retire_kid"], ctx.entry.ts)
     check_quorum(ctx)
     return mem.store_member(record)
 
 
-def _retire(record: dict[str, Any], kid: str) -> None:
-    """Mark ``kid`` retired: from the next entry on it signs nothing (the key row stays)."""
+def _retire(record: dict[str, Any], kid: str, ts: int) -> None:
+    """Mark ``kid`` retired: from the next entry on it signs nothing (the key row stays).
+
+    ``retired_ts`` is the retiring entry's own ts (ms), never a clock: gateways accept peer
+    assertions under the retired key until that time plus their overlap (docs/key-rotation.md)."""
     match = [k for k in record["signing_keys"] if k["kid"] == kid]
     if not match:
         reject(C.NOT_FOUND, f"{kid} is not a signing key of {record['org']}")
     if match[0]["status"] != mem.ACTIVE:
         reject(C.ALREADY_REVOKED, f"{kid} is already retired")
     match[0]["status"] = mem.RETIRED
+    match[0]["retired_ts"] = ts
     if not any(k["status"] == mem.ACTIVE for k in record["signing_keys"]):
         reject(C.BAD_BODY, f"retiring {kid} would leave {record['org']} no signing key")
 

@@ -347,3 +347,39 @@ def test_endorsements_by_retired_keys_or_removed_members_do_not_count() -> None:
         "member.add", HOSPITAL, {"member": world.record(OrgId("hospital-e"))}, endorsers=[AGENCY]
     )
     assert chain.submit(late) == C.QUORUM_NOT_MET
+
+
+def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
+    """Golden: the retired key's row (and its place in the member record) carries the ts of the
+    entry that retired it, taken from the entry, never from a clock: gateways measure the peer
+    assertion overlap from it (docs/key-rotation.md)."""
+    world, chain = three_orgs()
+    old_kid = kid_of(world.keys[HOSPITAL].public_key())
+    new = generate_signing_key()
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
+        "retire_kid": old_kid,
+    }
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=1_812_345_678_901)
+    assert chain.submit(leaf) == C.VALID
+    row = chain.state.get("keys", old_kid)
+    assert row is not None
+    pub = world.record(HOSPITAL)["signing_keys"][0]["pub"]
+    expected = {
+        "alg": "ES256",
+        "org": HOSPITAL,
+        "pub": pub,
+        "retired_ts": 1_812_345_678_901,
+        "status": "retired",
+    }
+    assert row == canonical(expected)
+    record = member(chain.state, HOSPITAL)
+    assert record is not None
+    (retired,) = [k for k in record.signing_keys if k.kid == old_kid]
+    assert (retired.status, retired.retired_ts) == ("retired", 1_812_345_678_901)
+    (active,) = [k for k in record.signing_keys if k.is_active]
+    assert active.retired_ts is None
+    new_row = chain.state.get("keys", kid_of(new.public_key()))
+    assert new_row is not None
+    assert b"retired_ts" not in new_row
