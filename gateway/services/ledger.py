@@ -19,6 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.identity.signing_ring import SigningRing
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
 from ledger.errors import GenesisError, OrderingError
@@ -26,9 +27,12 @@ from ledger.ids import OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
 from ledger.signing import kid_of
-from ledger.state import key_resolver
+from ledger.state import key_resolver, member
+from ledger.state import namespaces as ns
 from ledger.statekv import MemoryState
-from ledger.storage.base import Store, StoredEntry
+from ledger.storage.base import BlockWrite, Store, StoredEntry
+
+Rekeyed = Callable[[ec.EllipticCurvePrivateKey], None]
 
 
 class GroupSubmitter:
@@ -119,6 +123,7 @@ class LedgerService:
         clock_ms: Callable[[], int],
         cut_after: float = 0.05,
         workers: int | None = None,
+        keyring: SigningRing | None = None,
     ) -> None:
         self.org = org
         self.kid = kid_of(signing_key.public_key())
@@ -133,6 +138,44 @@ class LedgerService:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[BlockListener] = []
         self._submitter = GroupSubmitter(ordering)
+        self._keyring = keyring
+        self._rekeyed: list[Rekeyed] = []
+
+    @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key this member signs with now (it changes when a rotation commits)."""
+        return self._key
+
+    def on_rekey(self, listener: Rekeyed) -> None:
+        """Call ``listener`` with the new key whenever the member switches signing keys."""
+        self._rekeyed.append(listener)
+
+    def rekey(self, key: ec.EllipticCurvePrivateKey) -> None:
+        """Sign from now on with ``key``; the listeners (checkpointer, ...) switch with it."""
+        self._key, self.kid = key, kid_of(key.public_key())
+        for listener in self._rekeyed:
+            listener(key)
+
+    def _chosen_key(self) -> ec.EllipticCurvePrivateKey | None:
+        # Worker thread: reads key files and committed state, changes nothing on the loop.
+        assert self._keyring is not None  # noqa: S101 - only called with a keyring
+        self._keyring.reload()
+        record = member(self.store, self.org)
+        return None if record is None else self._keyring.choose(record.active_kids())
+
+    async def _follow_keys(self, write: BlockWrite | None) -> None:
+        """Switch keys when a committed block changed this member's record (or at start). Runs
+        as the node's first block listener, so the checkpoint of the very block that rotated the
+        key is signed with the new one (the electorate of that height knows only the new one)."""
+        if self._keyring is None:
+            return
+        if write is not None and not any(
+            c.ns == ns.MEMBERS and c.key == self.org for c in write.changes
+        ):
+            return
+        chosen = await asyncio.to_thread(self._chosen_key)
+        if chosen is not None:
+            self.rekey(chosen)
 
     @property
     def clock_ms(self) -> Callable[[], int]:
@@ -157,9 +200,11 @@ class LedgerService:
 
     async def start(self) -> None:
         await asyncio.to_thread(bootstrap, self.store, self._genesis)
+        await self._follow_keys(None)
         committer = Committer(
             self.org, self.store, self.ordering, executor=self._executor, cut_after=self._cut_after
         )
+        committer.on_block(self._follow_keys)
         for listener in self._listeners:
             committer.on_block(listener)
         self._committer = committer
