@@ -36,6 +36,7 @@ async def open_ledger(
         clock_ms=clock_ms,
         cut_after=cut_after,
         keyring=ring,
+        peer_grace_ms=settings.keys.rotation_overlap_seconds * 1000 // 2,
     )
 
 

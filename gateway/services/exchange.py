@@ -121,13 +121,10 @@ class Exchange:
         return self.settings.org
 
     @property
-    def signing_key(self) -> ec.EllipticCurvePrivateKey:
-        """The key this member signs with now: the ledger node's, which follows rotations."""
-        return self.ledger.signing_key
-
-    @property
-    def kid(self) -> str:
-        return self.ledger.kid
+    def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, str]:
+        """The key and kid for peer assertions and envelope signatures (the ledger node's, which
+        follows rotations: ``LedgerService.peer_signer``). One read gives a matching pair."""
+        return self.ledger.peer_signer
 
     @property
     def release_key(self) -> bytes:

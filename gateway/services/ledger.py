@@ -23,7 +23,7 @@ from gateway.identity.signing_ring import SigningRing
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
 from ledger.errors import GenesisError, OrderingError
-from ledger.ids import OrgId, TxId
+from ledger.ids import Kid, OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
 from ledger.signing import kid_of
@@ -124,7 +124,10 @@ class LedgerService:
         cut_after: float = 0.05,
         workers: int | None = None,
         keyring: SigningRing | None = None,
+        peer_grace_ms: int = 0,
     ) -> None:
+        """``keyring``: follow rotations (see ``_follow_keys``); ``peer_grace_ms``: how long after
+        the block that switched keys peers still get the previous key (``peer_signer``)."""
         self.org = org
         self.kid = kid_of(signing_key.public_key())
         self._key = signing_key
@@ -140,11 +143,26 @@ class LedgerService:
         self._submitter = GroupSubmitter(ordering)
         self._keyring = keyring
         self._rekeyed: list[Rekeyed] = []
+        self._peer_grace_ms = peer_grace_ms
+        self._previous: tuple[ec.EllipticCurvePrivateKey, Kid] | None = None
+        self._previous_until = 0
 
     @property
     def signing_key(self) -> ec.EllipticCurvePrivateKey:
         """The key this member signs with now (it changes when a rotation commits)."""
         return self._key
+
+    @property
+    def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, Kid]:
+        """The key (and kid) for what peers verify against the member registry: peer assertions
+        and envelope signatures. After a rotation, the previous key until the switching block's
+        ts plus the grace (half the overlap): a peer that has not committed that block yet does
+        not know the new key, and one that has accepts the old key for the whole overlap; past
+        the grace every peer has had time to commit it. Read both from one call: they match."""
+        previous = self._previous
+        if previous is not None and self._clock_ms() < self._previous_until:
+            return previous
+        return self._key, self.kid
 
     def on_rekey(self, listener: Rekeyed) -> None:
         """Call ``listener`` with the new key whenever the member switches signing keys."""
@@ -174,8 +192,12 @@ class LedgerService:
         ):
             return
         chosen = await asyncio.to_thread(self._chosen_key)
-        if chosen is not None:
-            self.rekey(chosen)
+        if chosen is None:
+            return
+        if write is not None:
+            self._previous = (self._key, self.kid)
+            self._previous_until = write.header.ts + self._peer_grace_ms
+        self.rekey(chosen)
 
     @property
     def clock_ms(self) -> Callable[[], int]:

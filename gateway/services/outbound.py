@@ -95,7 +95,7 @@ async def _post(
     ex: Exchange, target: Member, path: str, body: bytes, purpose: str, consent_ref: str | None
 ) -> PeerResponse:
     token = make_peer_assertion(
-        ex.signing_key,
+        ex.peer_signer[0],
         org=ex.org,
         audience=target.endpoint,
         purpose=purpose,
@@ -205,6 +205,7 @@ def _seal_groups(
             groups.setdefault(payload, []).append(target)
     out: dict[str, bytes] = {}
     for payload, targets in groups.items():
-        sealed = seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(t) for t in targets])
+        key, kid = ex.peer_signer
+        sealed = seal(payload, ex.org, kid, key, [recipient_of(t) for t in targets])
         out.update((t.org, sealed) for t in targets)
     return out
