@@ -42,7 +42,7 @@ class DecryptionRing:
         """The key in force when the gateway started (the one its card and record first name)."""
         return self._keys[self._current]
 
-    def keys(self) -> list[Jwk]:
+    def held(self) -> list[Jwk]:
         """Every held private key: the one in force first."""
         with self._lock:
             return [self._keys[self._current]] + [

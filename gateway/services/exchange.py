@@ -139,7 +139,7 @@ class Exchange:
 
     def decryption_keys(self) -> list[dict[str, str]]:
         """Every private encryption key held, the one in force first."""
-        return self.decryption.keys()
+        return self.decryption.held()
 
     def member(self, org: str) -> Member:
         """An active member of the registry at this node's head; ForbiddenError otherwise."""

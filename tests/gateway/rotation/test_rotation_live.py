@@ -195,7 +195,9 @@ def test_entries_in_flight_with_the_retired_key_are_key_retired_and_the_node_sig
 
     # Checkpoints cosigned by both running members (MAJORITY of three) still become final:
     # hospital-a signs them with its new key.
-    size = net.read("hospital-a", lambda s: s.head().tree_size)
+    head = net.read("hospital-a", lambda s: s.head())
+    assert head is not None
+    size = head.tree_size
     auth = net.auth("hospital-d")
 
     def final_covers() -> bool:
