@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,8 @@ def _step(args: argparse.Namespace, settings: Settings) -> int:
         print("token key rotated; the gateway signs with it from its next token", file=sys.stderr)
         return 0
     if args.signing:
-        body = rotation.begin_signing(settings, retire_old=not args.keep_old)
+        when = datetime.fromtimestamp(now, tz=UTC)
+        body = rotation.begin_signing(settings, when, retire_old=not args.keep_old)
     else:
         body = rotation.begin_encryption(settings)
     text = json.dumps(body, indent=2, sort_keys=True)

@@ -11,15 +11,26 @@ switches at once and keeps the old key retired for the overlap. See docs/key-rot
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.keys import public_jwk as token_public_jwk
 from gateway.crypto.keys import generate_encryption_key, is_pq, public_jwk, read_jwk
 from gateway.crypto.keys import write_private_jwk as _write_jwk
 from gateway.fileperms import replace_private
-from gateway.identity import keyfiles
-from gateway.identity.files import load_private_key, private_key_pem, write_private
+from gateway.identity import certs, keyfiles
+from gateway.identity.files import (
+    cert_pem,
+    load_private_key,
+    private_key_pem,
+    write_private,
+    write_public,
+)
 from gateway.settings import Settings
 from ledger.signing import ES256, generate_signing_key, kid_of, public_key_b64
 from ledger.state import member
@@ -45,19 +56,35 @@ def _fresh(path: Path) -> Path:
     return pending
 
 
-def begin_signing(settings: Settings, *, retire_old: bool = True) -> dict[str, Any]:
-    """Write the next signing key; the ``member.update`` body that adds it (and retires the key
+def begin_signing(settings: Settings, now: datetime, *, retire_old: bool = True) -> dict[str, Any]:
+    """Write the next signing key (and, when the organisation CA's key is at hand, its
+    certificate valid from ``now``); the ``member.update`` body that adds it (and retires the key
     in force unless ``retire_old`` is False: then retire it later with another update)."""
     path = settings.keys.signing_key
     old = load_private_key(path)
     pending = _fresh(path)
     new = generate_signing_key()
     write_private(pending, private_key_pem(new))
+    _certify(settings, new, now)
     added = {"kid": kid_of(new.public_key()), "pub": public_key_b64(new.public_key()), "alg": ES256}
     body: dict[str, Any] = {"org": settings.org, "add_signing_key": added}
     if retire_old:
         body["retire_kid"] = kid_of(old.public_key())
     return body
+
+
+def _certify(settings: Settings, key: ec.EllipticCurvePrivateKey, now: datetime) -> bool:
+    """Issue the next key's certificate (``keys/signing.next.pem``) with the organisation CA;
+    False when its key is not here (kept offline: issue it there, see docs/key-rotation.md)."""
+    if not settings.keys.ca_key.is_file():
+        return False
+    ca = certs.IssuedCert(
+        load_private_key(settings.keys.ca_key),
+        x509.load_pem_x509_certificate(settings.keys.ca_cert.read_bytes()),
+    )
+    cert = certs.issue(ca, settings.org, "signing", key, now)
+    write_public(keyfiles.next_path(settings.keys.cert), cert_pem(cert))
+    return True
 
 
 def begin_encryption(settings: Settings) -> dict[str, Any]:
@@ -110,6 +137,10 @@ def finish(settings: Settings, state: StateReader, now: int) -> list[str]:
     if not moves:
         raise RotationError("no rotation is pending (no keys/*.next.* file)")
     done = []
+    pending_cert = keyfiles.next_path(settings.keys.cert)
+    if keyfiles.next_path(signing).exists() and pending_cert.exists():
+        os.replace(pending_cert, settings.keys.cert)  # public: the old certificate needs no copy
+        done.append(f"{settings.keys.cert.name}: the new key's certificate in force")
     for path, old_kid, data, at in moves:
         kept = keyfiles.retire(path, old_kid, data, at)
         keyfiles.promote(path)

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from gateway.cli.main import main
 from gateway.crypto.keys import public_jwk, read_jwk
@@ -53,6 +54,11 @@ def test_signing_writes_the_next_key_and_the_body(
     assert printed["retire_kid"] == old_kid
     assert printed["add_signing_key"]["kid"] == kid_of(new.public_key())
     assert printed["add_signing_key"]["alg"] == "ES256"
+    # Its certificate, issued by the organisation CA, waits beside it.
+    cert = x509.load_pem_x509_certificate((keys / "signing.next.pem").read_bytes())
+    assert cert.public_key() == new.public_key()
+    ca = x509.load_pem_x509_certificate((keys / "ca.pem").read_bytes())
+    cert.verify_directly_issued_by(ca)
     # The key in force is untouched until --finish.
     assert kid_of(load_private_key(keys / "signing.key").public_key()) == old_kid
 

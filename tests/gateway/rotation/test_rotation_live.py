@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cryptography import x509
 
 from gateway.auth import jwt
 from gateway.auth.peer import make_peer_assertion
@@ -159,6 +160,8 @@ def test_signing_rotation_keeps_serving_and_old_assertions_end_with_the_overlap(
     assert kid_of(load_private_key(kept).public_key()) == old_kid
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert not (keys / "signing.next.key").exists()
+    cert = x509.load_pem_x509_certificate((keys / "signing.pem").read_bytes())
+    assert kid_of(cert.public_key()) == new_kid  # type: ignore[arg-type]
     assert net.outbound_query(mrn, net.auth("hospital-d")).status_code == 200
 
 
