@@ -78,7 +78,9 @@ def _rows(model: type[BaseModel], prefix: str, env: str | None) -> list[str]:
         if _table_of(annotation) is not None:
             continue  # a table of its own, listed after this one
         var = f"`{env}{name.upper()}`" if env is not None else "-"
-        described = (field.description or "").replace("|", "\\|") + _constraints(field)
+        # One table row per field: a docstring's line breaks become spaces.
+        text = " ".join((field.description or "").split())
+        described = text.replace("|", "\\|") + _constraints(field)
         rows.append(
             f"| `{prefix}{name}` | {type_name(annotation)} | {_default(field)} | {var} "
             f"| {described} |"
