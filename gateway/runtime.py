@@ -11,7 +11,7 @@ from gateway.clock import now_ms
 from gateway.identity.files import load_private_key
 from gateway.identity.signing_ring import SigningRing
 from gateway.services.checkpoints import CheckpointService
-from gateway.services.directory import LedgerDirectory
+from gateway.services.directory import LedgerDirectory, block_ts_of
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering
 from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
@@ -94,7 +94,9 @@ def build_app(
     and the node (and its checkpointer, when given) starts and stops with the app."""
     clock_ms = ledger.clock_ms
     overlap_ms = settings.keys.rotation_overlap_seconds * 1000
-    directory = LedgerDirectory(ledger.store, clock_ms=clock_ms, overlap_ms=overlap_ms)
+    directory = LedgerDirectory(
+        ledger.store, clock_ms=clock_ms, overlap_ms=overlap_ms, block_ts=block_ts_of(ledger.store)
+    )
     return create_app(
         settings,
         directory=directory,

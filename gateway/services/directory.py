@@ -5,10 +5,13 @@ by every replica of this member: lookups are cached only at the registry generat
 gateway.services.versions (read from the shared database at the start of each exchange request),
 and not at all until the exchange has attached its Versions.
 
-Rotation overlap: a signing key retired by ``member.update`` still verifies until the retiring
-entry's ts (on the ledger: the same for every gateway) plus ``overlap_ms``, compared with this
-gateway's clock (peer authentication is not ledger validation: the clock may be read here). So a
-peer whose node has not committed its own rotation yet is not refused meanwhile.
+Rotation overlap: a signing key retired by ``member.update`` still verifies until the ts of the
+block that committed the retirement (on the ledger: the same for every gateway; the retiring
+entry's own ts when the block cannot be read) plus ``overlap_ms``, compared with this gateway's
+clock (peer authentication is not ledger validation: the clock may be read here). The block's ts,
+not the entry's: an update endorsed over hours carries the ts of its proposal, while its block's
+ts is the latest entry time when it committed. So a peer whose node has not committed its own
+rotation yet is not refused meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from gateway.services.versions import KeyedCache, Versions
 from ledger.signing import load_public_key_b64
 from ledger.state import member, signing_key_of
 from ledger.statekv import StateReader
+from ledger.storage.base import Store
+
+BlockTs = Callable[[int], int | None]
+"""log position -> ts (ms) of the committed block holding it, or None when not (yet) stored."""
 
 _Found = tuple[ec.EllipticCurvePublicKey | None, int | None]
 """(key, accepted until ms or None for no end): a lookup's answer, cached per generation."""
@@ -36,9 +43,12 @@ class LedgerDirectory:
         *,
         clock_ms: Callable[[], int] | None = None,
         overlap_ms: int = 0,
+        block_ts: BlockTs | None = None,
     ) -> None:
-        """``clock_ms`` None or ``overlap_ms`` 0: a retired key is refused at once."""
+        """``clock_ms`` None or ``overlap_ms`` 0: a retired key is refused at once. ``block_ts``
+        None: the overlap starts at the retiring entry's ts."""
         self._state = state
+        self._block_ts = block_ts
         self.versions = versions
         self._clock_ms = clock_ms
         self._overlap_ms = overlap_ms
@@ -64,7 +74,10 @@ class LedgerDirectory:
             return load_public_key_b64(found.pub), None
         if found.retired_ts is None or self._clock_ms is None or self._overlap_ms <= 0:
             return None, None
-        return load_public_key_b64(found.pub), found.retired_ts + self._overlap_ms
+        start = found.retired_ts
+        if self._block_ts is not None and found.retired_index is not None:
+            start = max(start, self._block_ts(found.retired_index) or start)
+        return load_public_key_b64(found.pub), start + self._overlap_ms
 
     def is_active(self, org: str) -> bool:
         generation = self._generation()
@@ -77,3 +90,14 @@ class LedgerDirectory:
 
     def _generation(self) -> int | None:
         return None if self.versions is None else self.versions.registry
+
+
+def block_ts_of(store: Store) -> BlockTs:
+    """``BlockTs`` over a ledger store: two indexed reads (entry, then its block's header)."""
+
+    def block_ts(index: int) -> int | None:
+        found = store.entries(index, 1)
+        header = store.block(found[0].height) if found else None
+        return None if header is None else header.ts
+
+    return block_ts

@@ -40,6 +40,8 @@ class SigningKey:
     """``active`` or ``retired``."""
     retired_ts: int | None = None
     """ts (ms) of the entry that retired the key; None while active (or retired before it was kept)."""
+    retired_index: int | None = None
+    """Log position of the entry that retired the key (its block's ts starts the overlap)."""
 
     @property
     def is_active(self) -> bool:
@@ -83,7 +85,15 @@ def _member_of(record: Mapping[str, Any]) -> Member:
         endpoint=record["endpoint"],
         status=record["status"],
         signing_keys=tuple(
-            SigningKey(Kid(k["kid"]), org, k["pub"], k["alg"], k["status"], k.get("retired_ts"))
+            SigningKey(
+                Kid(k["kid"]),
+                org,
+                k["pub"],
+                k["alg"],
+                k["status"],
+                k.get("retired_ts"),
+                k.get("retired_index"),
+            )
             for k in record["signing_keys"]
         ),
         encryption_keys=tuple(
@@ -130,7 +140,13 @@ def signing_key(reader: StateReader, kid: str) -> SigningKey | None:
 def _signing_key_of_row(kid: str, raw: bytes) -> SigningKey:
     row = ns.decode(raw)
     return SigningKey(
-        Kid(kid), OrgId(row["org"]), row["pub"], row["alg"], row["status"], row.get("retired_ts")
+        Kid(kid),
+        OrgId(row["org"]),
+        row["pub"],
+        row["alg"],
+        row["status"],
+        row.get("retired_ts"),
+        row.get("retired_index"),
     )
 
 
@@ -176,8 +192,9 @@ def store_member(record: Mapping[str, Any]) -> list[StateChange]:
             "alg": key["alg"],
             "status": key["status"],
         }
-        if "retired_ts" in key:
-            value["retired_ts"] = key["retired_ts"]
+        for retired in ("retired_ts", "retired_index"):
+            if retired in key:
+                value[retired] = key[retired]
         changes.append(ns.put(ns.KEYS, key["kid"], value))
     return changes
 

@@ -135,16 +135,17 @@ def member_update(ctx: Ctx) -> list[StateChange]:
         _new_kids_unused(ctx, [body["add_signing_key"]])
         record["signing_keys"].append({**body["add_signing_key"], "status": mem.ACTIVE})
     if "retire_kid" in body:
-        _retire(record, body["retire_kid"], ctx.entry.ts)
+        _retire(record, body["retire_kid"], ctx.entry.ts, ctx.index)
     check_quorum(ctx)
     return mem.store_member(record)
 
 
-def _retire(record: dict[str, Any], kid: str, ts: int) -> None:
+def _retire(record: dict[str, Any], kid: str, ts: int, index: int) -> None:
     """Mark ``kid`` retired: from the next entry on it signs nothing (the key row stays).
 
-    ``retired_ts`` is the retiring entry's own ts (ms), never a clock: gateways accept peer
-    assertions under the retired key until that time plus their overlap (docs/key-rotation.md)."""
+    ``retired_ts`` is the retiring entry's own ts (ms), never a clock, and ``retired_index`` its
+    log position: gateways accept peer assertions under the retired key until the ts of the block
+    that committed it (found by that position) plus their overlap (docs/key-rotation.md)."""
     match = [k for k in record["signing_keys"] if k["kid"] == kid]
     if not match:
         reject(C.NOT_FOUND, f"{kid} is not a signing key of {record['org']}")
@@ -152,6 +153,7 @@ def _retire(record: dict[str, Any], kid: str, ts: int) -> None:
         reject(C.ALREADY_REVOKED, f"{kid} is already retired")
     match[0]["status"] = mem.RETIRED
     match[0]["retired_ts"] = ts
+    match[0]["retired_index"] = index
     if not any(k["status"] == mem.ACTIVE for k in record["signing_keys"]):
         reject(C.BAD_BODY, f"retiring {kid} would leave {record['org']} no signing key")
 

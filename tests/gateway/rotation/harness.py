@@ -158,11 +158,13 @@ class Net:
         *,
         key: ec.EllipticCurvePrivateKey,
         endorsers: tuple[str, ...] = (),
+        ts: int | None = None,
     ) -> tuple[bytes, str]:
-        """A leaf of ``org`` signed with ``key`` at the clock's time, endorsed by the current
-        signing keys (key files) of ``endorsers``."""
+        """A leaf of ``org`` signed with ``key`` at ``ts`` (default: the clock's time), endorsed
+        by the current signing keys of ``endorsers``."""
         nonce = nonce_from_bytes(secrets.token_bytes(16))
-        tx = make_tx(type_, OrgId(org), kid_of(key.public_key()), self.clock.ms, nonce, body)
+        when = self.clock.ms if ts is None else ts
+        tx = make_tx(type_, OrgId(org), kid_of(key.public_key()), when, nonce, body)
         signers = {OrgId(e): self.current_key(e) for e in endorsers}
         return sign_entry(tx, key, signers), tx_id_of(tx)
 
@@ -206,6 +208,19 @@ class Net:
             return str(decode_entry(entry.leaf).tx["kid"])
         finally:
             store.close()
+
+    def block_ts_of(self, org: str, tx_id: str) -> int:
+        """The ts of the block that committed ``tx_id`` at ``org``."""
+        self.code(org, tx_id)
+
+        def read(store: SqlStore) -> int:
+            entry = store.entry_by_tx(tx_id)  # type: ignore[arg-type]
+            assert entry is not None
+            header = store.block(entry.height)
+            assert header is not None
+            return header.ts
+
+        return int(self.read(org, read))
 
     def read(self, org: str, read: Callable[[SqlStore], Any]) -> Any:
         store = SqlStore(f"sqlite:///{self.root / org / 'data' / 'ledger.db'}")

@@ -166,3 +166,32 @@ def test_marker_records_when_a_key_retired(tmp_path: Path) -> None:
     assert keyfiles.retired_at(path, "kid2") is None
     with pytest.raises(FileExistsError):
         keyfiles.retire(path, "kid1", b"other", T)
+
+
+def test_directory_overlap_runs_from_the_block_that_committed_the_retirement() -> None:
+    """A member.update proposed long before it reached quorum: its entry ts is an hour old, the
+    block that committed it is recent; the overlap starts at the block's ts."""
+    world, chain = three_orgs()
+    old = world.keys[HOSPITAL]
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
+        "retire_kid": kid_of(old.public_key()),
+    }
+    proposed, committed = T * 1000, T * 1000 + 3_600_000
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=proposed)
+    assert chain.submit(leaf) == C.VALID
+    blocks = {1: committed}
+    now = [committed + 29_999]
+    directory = LedgerDirectory(
+        chain.state, clock_ms=lambda: now[0], overlap_ms=30_000, block_ts=blocks.get
+    )
+    old_kid = kid_of(old.public_key())
+    assert directory.signing_key(HOSPITAL, old_kid) == old.public_key()
+    now[0] = committed + 30_000
+    assert directory.signing_key(HOSPITAL, old_kid) is None
+    # A block that cannot be read: the entry's own ts starts it (never later than the block's).
+    lost = LedgerDirectory(
+        chain.state, clock_ms=lambda: proposed + 29_999, overlap_ms=30_000, block_ts=lambda i: None
+    )
+    assert lost.signing_key(HOSPITAL, old_kid) == old.public_key()

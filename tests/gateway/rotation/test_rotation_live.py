@@ -119,8 +119,11 @@ def test_signing_rotation_keeps_serving_and_old_assertions_end_with_the_overlap(
     assert stat.S_IMODE((keys / "signing.next.key").stat().st_mode) == 0o600
     assert net.node("hospital-d").kid == old_kid  # nothing changes before the ledger says so
 
-    update = net.signed("hospital-d", "member.update", body, key=old, endorsers=("agency-c",))
-    retired_ts = net.clock.ms
+    # Proposed an hour ago, endorsed since: the entry's ts is old, its block's is not.
+    proposed = net.clock.ms - 3_600_000
+    update = net.signed(
+        "hospital-d", "member.update", body, key=old, endorsers=("agency-c",), ts=proposed
+    )
     traffic = Traffic(lambda: net.outbound_query(mrn, auth).status_code)
     with traffic.flowing():  # during: queries flow while both nodes commit the update
         net.order(update)
@@ -132,10 +135,14 @@ def test_signing_rotation_keeps_serving_and_old_assertions_end_with_the_overlap(
     assert len(traffic.statuses) >= 5
     assert set(traffic.statuses) == {200}, traffic.statuses
 
-    # The retirement time is the retiring entry's ts, the same in every member's state.
+    # The retirement is in every member's state with the retiring entry's ts and position; the
+    # overlap runs from the ts of the block that committed it, the same for every member.
+    retired_ts = net.block_ts_of("hospital-a", update[1])
+    assert retired_ts == net.block_ts_of("hospital-d", update[1])
+    assert retired_ts >= net.clock.ms - 1000  # the latest traffic's time, not the proposal's
     for org in ("hospital-a", "hospital-d"):
         row = net.read(org, lambda store: signing_key(store, old_kid))
-        assert (row.status, row.retired_ts) == ("retired", retired_ts)
+        assert (row.status, row.retired_ts) == ("retired", proposed)
 
     # Ledger entries switched at the commit; peers still get the old key for half the overlap.
     assert net.node("hospital-d").signing_key is not old

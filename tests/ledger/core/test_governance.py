@@ -362,6 +362,8 @@ def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
         "retire_kid": old_kid,
     }
     leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=1_812_345_678_901)
+    index = len(chain.leaves)
+    assert index == 1  # after the genesis
     assert chain.submit(leaf) == C.VALID
     row = chain.state.get("keys", old_kid)
     assert row is not None
@@ -370,6 +372,7 @@ def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
         "alg": "ES256",
         "org": HOSPITAL,
         "pub": pub,
+        "retired_index": 1,
         "retired_ts": 1_812_345_678_901,
         "status": "retired",
     }
@@ -377,9 +380,13 @@ def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
     record = member(chain.state, HOSPITAL)
     assert record is not None
     (retired,) = [k for k in record.signing_keys if k.kid == old_kid]
-    assert (retired.status, retired.retired_ts) == ("retired", 1_812_345_678_901)
+    assert (retired.status, retired.retired_ts, retired.retired_index) == (
+        "retired",
+        1_812_345_678_901,
+        1,
+    )
     (active,) = [k for k in record.signing_keys if k.is_active]
     assert active.retired_ts is None
     new_row = chain.state.get("keys", kid_of(new.public_key()))
     assert new_row is not None
-    assert b"retired_ts" not in new_row
+    assert b"retired" not in new_row
