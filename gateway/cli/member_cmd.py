@@ -1,6 +1,7 @@
 """`medgate member rotate`: a member rotates its own signing, encryption or token key.
 
-    medgate member rotate --config D/ORG/medgate.toml --signing [--keep-old] [--out update.json]
+    medgate member rotate --config D/ORG/medgate.toml --signing [--keep-old | --compromised]
+        [--out update.json]
     medgate member rotate --config D/ORG/medgate.toml --encryption [--out update.json]
     medgate member rotate --config D/ORG/medgate.toml --token
     medgate member rotate --config D/ORG/medgate.toml --finish
@@ -46,6 +47,11 @@ def add_rotate(member_commands: Any) -> None:
     cmd.add_argument(
         "--keep-old", action="store_true", help="--signing: add the key, retire the old later"
     )
+    cmd.add_argument(
+        "--compromised",
+        action="store_true",
+        help="--signing: the old key may be in other hands: peers grant it no overlap",
+    )
     cmd.add_argument("--out", type=Path, help="also write the member.update body here")
     cmd.set_defaults(run=run)
 
@@ -82,7 +88,9 @@ def _step(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.signing:
         when = datetime.fromtimestamp(now, tz=UTC)
-        body = rotation.begin_signing(settings, when, retire_old=not args.keep_old)
+        body = rotation.begin_signing(
+            settings, when, retire_old=not args.keep_old, compromised=args.compromised
+        )
     else:
         body = rotation.begin_encryption(settings)
     text = json.dumps(body, indent=2, sort_keys=True)

@@ -56,10 +56,15 @@ def _fresh(path: Path) -> Path:
     return pending
 
 
-def begin_signing(settings: Settings, now: datetime, *, retire_old: bool = True) -> dict[str, Any]:
+def begin_signing(
+    settings: Settings, now: datetime, *, retire_old: bool = True, compromised: bool = False
+) -> dict[str, Any]:
     """Write the next signing key (and, when the organisation CA's key is at hand, its
     certificate valid from ``now``); the ``member.update`` body that adds it (and retires the key
-    in force unless ``retire_old`` is False: then retire it later with another update)."""
+    in force unless ``retire_old`` is False: then retire it later with another update).
+    ``compromised``: the old key may be in other hands; peers refuse it from the commit on."""
+    if compromised and not retire_old:
+        raise RotationError("a compromised key is retired at once: drop --keep-old")
     path = settings.keys.signing_key
     old = load_private_key(path)
     pending = _fresh(path)
@@ -70,6 +75,8 @@ def begin_signing(settings: Settings, now: datetime, *, retire_old: bool = True)
     body: dict[str, Any] = {"org": settings.org, "add_signing_key": added}
     if retire_old:
         body["retire_kid"] = kid_of(old.public_key())
+    if compromised:
+        body["compromised"] = True
     return body
 
 

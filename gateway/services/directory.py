@@ -72,7 +72,9 @@ class LedgerDirectory:
             return None, None
         if found.is_active:
             return load_public_key_b64(found.pub), None
-        if found.retired_ts is None or self._clock_ms is None or self._overlap_ms <= 0:
+        if found.compromised or found.retired_ts is None:
+            return None, None  # compromised (or retired before times were kept): no overlap
+        if self._clock_ms is None or self._overlap_ms <= 0:
             return None, None
         start = found.retired_ts
         if self._block_ts is not None and found.retired_index is not None:

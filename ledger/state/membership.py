@@ -42,6 +42,8 @@ class SigningKey:
     """ts (ms) of the entry that retired the key; None while active (or retired before it was kept)."""
     retired_index: int | None = None
     """Log position of the entry that retired the key (its block's ts starts the overlap)."""
+    compromised: bool = False
+    """Retired as compromised (``member.update`` with ``compromised``): no overlap at all."""
 
     @property
     def is_active(self) -> bool:
@@ -93,6 +95,7 @@ def _member_of(record: Mapping[str, Any]) -> Member:
                 k["status"],
                 k.get("retired_ts"),
                 k.get("retired_index"),
+                k.get("compromised") is True,
             )
             for k in record["signing_keys"]
         ),
@@ -147,6 +150,7 @@ def _signing_key_of_row(kid: str, raw: bytes) -> SigningKey:
         row["status"],
         row.get("retired_ts"),
         row.get("retired_index"),
+        row.get("compromised") is True,
     )
 
 
@@ -192,7 +196,7 @@ def store_member(record: Mapping[str, Any]) -> list[StateChange]:
             "alg": key["alg"],
             "status": key["status"],
         }
-        for retired in ("retired_ts", "retired_index"):
+        for retired in ("retired_ts", "retired_index", "compromised"):
             if retired in key:
                 value[retired] = key[retired]
         changes.append(ns.put(ns.KEYS, key["kid"], value))

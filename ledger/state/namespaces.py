@@ -17,8 +17,8 @@ CONSORTIUM = "consortium"
 MEMBERS = "members"
 """org -> member record with ``status`` and each signing key's ``status``."""
 KEYS = "keys"
-"""kid -> {org, pub, alg, status, retired_ts?, retired_index?}. Never deleted: retired keys are
-only marked, with the ts and log position of the entry that retired them."""
+"""kid -> {org, pub, alg, status, retired_ts?, retired_index?, compromised?}. Never deleted:
+retired keys are only marked, with the ts and log position of the entry that retired them."""
 QUORUM = "quorum"
 """``"current"`` -> {rule, k?}."""
 POLICY = "policy"

@@ -44,6 +44,8 @@ class MemberUpdateBody(f.Body):
     retire_kid: f.Kid | UnsetType = UNSET
     encryption_keys: EncryptionKeys | UnsetType = UNSET
     ca_chain: CaChain | UnsetType = UNSET
+    compromised: bool | UnsetType = UNSET
+    """With ``retire_kid``: the key may be in other hands, so gateways grant it no overlap."""
 
     def check(self) -> None:
         changes: tuple[object, ...] = (self.endpoint, self.add_signing_key, self.retire_kid)
@@ -60,6 +62,8 @@ class MemberUpdateBody(f.Body):
             f.checked(self.encryption_keys, "encryption_keys")
         if not isinstance(self.ca_chain, UnsetType):
             f.der_b64url(self.ca_chain, "ca_chain")
+        if not isinstance(self.compromised, UnsetType) and isinstance(self.retire_kid, UnsetType):
+            f.bad("compromised is given only with retire_kid")
 
 
 class MemberRemoveBody(f.Body):
@@ -136,6 +140,8 @@ def member_update(ctx: Ctx) -> list[StateChange]:
         record["signing_keys"].append({**body["add_signing_key"], "status": mem.ACTIVE})
     if "retire_kid" in body:
         _retire(record, body["retire_kid"], ctx.entry.ts, ctx.index)
+        if body.get("compromised") is True:
+            _mark_compromised(record, body["retire_kid"])
     check_quorum(ctx)
     return mem.store_member(record)
 
@@ -156,6 +162,12 @@ def _retire(record: dict[str, Any], kid: str, ts: int, index: int) -> None:
     match[0]["retired_index"] = index
     if not any(k["status"] == mem.ACTIVE for k in record["signing_keys"]):
         reject(C.BAD_BODY, f"retiring {kid} would leave {record['org']} no signing key")
+
+
+def _mark_compromised(record: dict[str, Any], kid: str) -> None:
+    for key in record["signing_keys"]:
+        if key["kid"] == kid:
+            key["compromised"] = True
 
 
 def member_remove(ctx: Ctx) -> list[StateChange]:

@@ -195,3 +195,18 @@ def test_directory_overlap_runs_from_the_block_that_committed_the_retirement() -
         chain.state, clock_ms=lambda: proposed + 29_999, overlap_ms=30_000, block_ts=lambda i: None
     )
     assert lost.signing_key(HOSPITAL, old_kid) == old.public_key()
+
+
+def test_directory_grants_a_compromised_key_no_overlap() -> None:
+    world, chain = three_orgs()
+    old = world.keys[HOSPITAL]
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
+        "retire_kid": kid_of(old.public_key()),
+        "compromised": True,
+    }
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=T * 1000)
+    assert chain.submit(leaf) == C.VALID
+    directory = LedgerDirectory(chain.state, clock_ms=lambda: T * 1000, overlap_ms=30_000)
+    assert directory.signing_key(HOSPITAL, kid_of(old.public_key())) is None

@@ -63,6 +63,16 @@ def test_signing_writes_the_next_key_and_the_body(
     assert kid_of(load_private_key(keys / "signing.key").public_key()) == old_kid
 
 
+def test_compromised_marks_the_retirement(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(config, "--signing", "--keep-old", "--compromised") == 1
+    assert "drop --keep-old" in capsys.readouterr().err
+    assert not (config.parent / "keys" / "signing.next.key").exists()  # nothing written
+    assert run(config, "--signing", "--compromised") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["compromised"] is True
+    assert "retire_kid" in body
+
+
 def test_keep_old_adds_without_retiring(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(config, "--signing", "--keep-old") == 0
     assert set(json.loads(capsys.readouterr().out)) == {"org", "add_signing_key"}
