@@ -71,3 +71,11 @@ class SigningRing:
                 self._kid = kid
                 return self._held[kid]
         return None
+
+
+def active_signing_key(path: Path, active: Collection[Kid]) -> ec.EllipticCurvePrivateKey:
+    """The key a one-shot command signs with: of the held keys of ``path``, the one ``active``
+    (the member's active kids in the local ledger state) names; the key in force otherwise."""
+    ring = SigningRing(path)
+    ring.choose(active)
+    return ring.key

@@ -19,7 +19,7 @@ from gateway.crypto.keys import generate_encryption_key, public_jwk, write_priva
 from gateway.fileperms import replace_private
 from gateway.identity import keyfiles
 from gateway.identity.files import private_key_pem, write_private
-from gateway.identity.signing_ring import SigningRing
+from gateway.identity.signing_ring import SigningRing, active_signing_key
 from gateway.services.directory import LedgerDirectory
 from ledger.ids import Kid
 from ledger.signing import generate_signing_key, kid_of
@@ -210,3 +210,14 @@ def test_directory_grants_a_compromised_key_no_overlap() -> None:
     assert chain.submit(leaf) == C.VALID
     directory = LedgerDirectory(chain.state, clock_ms=lambda: T * 1000, overlap_ms=30_000)
     assert directory.signing_key(HOSPITAL, kid_of(old.public_key())) is None
+
+
+def test_a_one_shot_command_signs_with_the_key_the_ledger_holds(tmp_path: Path) -> None:
+    """`medgate ledger verify --against` between a rotation's commit and its --finish."""
+    path = tmp_path / "signing.key"
+    old, new = generate_signing_key(), generate_signing_key()
+    write_private(path, private_key_pem(old))
+    write_private(keyfiles.next_path(path), private_key_pem(new))
+    assert active_signing_key(path, {kid_of(new.public_key())}) == new
+    assert active_signing_key(path, {kid_of(old.public_key())}) == old
+    assert active_signing_key(path, ()) == old
