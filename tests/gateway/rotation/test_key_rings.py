@@ -218,6 +218,7 @@ def test_a_one_shot_command_signs_with_the_key_the_ledger_holds(tmp_path: Path) 
     old, new = generate_signing_key(), generate_signing_key()
     write_private(path, private_key_pem(old))
     write_private(keyfiles.next_path(path), private_key_pem(new))
-    assert active_signing_key(path, {kid_of(new.public_key())}) == new
-    assert active_signing_key(path, {kid_of(old.public_key())}) == old
-    assert active_signing_key(path, ()) == old
+    old_kid, new_kid = kid_of(old.public_key()), kid_of(new.public_key())
+    assert kid_of(active_signing_key(path, {new_kid}).public_key()) == new_kid
+    assert kid_of(active_signing_key(path, {old_kid}).public_key()) == old_kid
+    assert kid_of(active_signing_key(path, ()).public_key()) == old_kid
