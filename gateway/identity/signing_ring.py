@@ -10,7 +10,8 @@ before that moment with a key the same update retired is committed ``KEY_RETIRED
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,12 +21,17 @@ from gateway.identity.files import load_private_key
 from ledger.ids import Kid
 from ledger.signing import kid_of
 
+PENDING_CHECK_S = 1.0
+
 
 class SigningRing:
     """The keys held for ``path`` (the configured signing key file) and the one in use."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``monotonic`` (seconds) only paces ``rotation_pending``'s look at the disk."""
         self._path = path
+        self._monotonic = monotonic
+        self._pending: tuple[float, bool] | None = None
         key = load_private_key(path)
         self._kid = kid_of(key.public_key())
         self._held: dict[Kid, ec.EllipticCurvePrivateKey] = {self._kid: key}
@@ -43,6 +49,16 @@ class SigningRing:
     @property
     def held(self) -> frozenset[Kid]:
         return frozenset(self._held)
+
+    def rotation_pending(self) -> bool:
+        """Whether a next key file exists (a rotation not finished yet): looked at once a second
+        at most, since it is asked for every entry signed."""
+        now = self._monotonic()
+        seen = self._pending
+        if seen is None or now - seen[0] >= PENDING_CHECK_S:
+            seen = (now, keyfiles.next_path(self._path).exists())
+            self._pending = seen
+        return seen[1]
 
     def reload(self) -> None:
         """Load key files not seen yet (an unreadable one is skipped: the next reload retries)."""

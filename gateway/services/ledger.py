@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.identity.signing_ring import SigningRing
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
-from ledger.errors import GenesisError, OrderingError
+from ledger.errors import GenesisError, LedgerError, OrderingError
 from ledger.ids import Kid, OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
@@ -31,8 +32,15 @@ from ledger.state import key_resolver, member
 from ledger.state import namespaces as ns
 from ledger.statekv import MemoryState
 from ledger.storage.base import BlockWrite, Store, StoredEntry
+from ledger.validation.codes import ValidationCode
 
 Rekeyed = Callable[[ec.EllipticCurvePrivateKey], None]
+SWITCH_WAIT_S = 5.0
+"""How long ``record_committed`` waits for the key switch after a KEY_RETIRED of its own entry."""
+SWITCH_POLL_S = 0.005
+FOLLOW_TIMEOUT_S = 60.0
+"""How long ``record`` follows an entry signed during a pending rotation to its commit."""
+log = logging.getLogger("medgate.gateway.ledger")
 
 
 class GroupSubmitter:
@@ -144,6 +152,7 @@ class LedgerService:
         self._keyring = keyring
         self._rekeyed: list[Rekeyed] = []
         self._peer_grace_ms = peer_grace_ms
+        self._followers: set[asyncio.Task[None]] = set()
         self._previous: tuple[ec.EllipticCurvePrivateKey, Kid] | None = None
         self._previous_until = 0
 
@@ -239,6 +248,8 @@ class LedgerService:
         return None
 
     async def stop(self) -> None:
+        for follower in list(self._followers):
+            follower.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -263,17 +274,68 @@ class LedgerService:
         return signed_entry(tx, self._key, endorsers)
 
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
-        """Sign and order an entry; returns once the ordering service acknowledged it durably."""
+        """Sign and order an entry; returns once the ordering service acknowledged it durably.
+
+        While a rotation of this member's key is pending, the entry is followed to its commit:
+        if the rotation retired its key while it was in flight (KEY_RETIRED: it changed nothing),
+        it is signed again with the new key and ordered again, so the record still reaches state
+        (an access.record: the patient's log), under another tx id."""
+        kid = self.kid  # ``sign`` runs before the first await: with this key
+        recorded = await self._record(type_, body, kw)
+        if self._keyring is not None and self._keyring.rotation_pending():
+            task = asyncio.create_task(self._follow(kid, recorded.tx_id, type_, body, kw))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+        return recorded
+
+    async def _record(self, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]) -> Recorded:
         tx_id, leaf = self.sign(type_, body, **kw)
         position = await self._submitter.submit(leaf, tx_id)
         return Recorded(tx_id, position, leaf)
 
+    async def _follow(
+        self, kid: Kid, tx_id: TxId, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]
+    ) -> None:
+        try:
+            entry = await self.committer.wait_committed(tx_id, FOLLOW_TIMEOUT_S)
+            if entry.code == ValidationCode.KEY_RETIRED and await self._switched_from(
+                kid, SWITCH_WAIT_S
+            ):
+                again = await self._record(type_, body, kw)
+                log.info(
+                    "entry signed again after a key rotation",
+                    extra={"type": type_, "retired_tx": tx_id, "tx": again.tx_id},
+                )
+        except (TimeoutError, LedgerError) as exc:
+            log.warning("entry not followed through a key rotation", extra={"error": repr(exc)})
+
     async def record_committed(
         self, type_: str, body: Mapping[str, Any], timeout: float = 30.0, **kw: Any
     ) -> StoredEntry:
-        """Sign, order, and wait until this member's node committed it (valid or not)."""
-        recorded = await self.record(type_, body, **kw)
+        """Sign, order, and wait until this member's node committed it (valid or not).
+
+        An entry signed with a key that the member's own rotation retired while it was in flight
+        is committed KEY_RETIRED and changes nothing: it is signed again, once, with the key the
+        node switched to (a new nonce: another tx), and that one's outcome is returned."""
+        kid = self.kid  # ``_record`` signs before its first await: with this key
+        recorded = await self._record(type_, body, kw)
+        entry = await self.committer.wait_committed(recorded.tx_id, timeout)
+        if entry.code != ValidationCode.KEY_RETIRED or self._keyring is None:
+            return entry
+        if not await self._switched_from(kid, min(timeout, SWITCH_WAIT_S)):
+            return entry  # retired by someone else's update, and no key of ours is active
+        recorded = await self._record(type_, body, kw)
         return await self.committer.wait_committed(recorded.tx_id, timeout)
+
+    async def _switched_from(self, kid: Kid, timeout: float) -> bool:
+        """Whether the node signs with another key than ``kid`` within ``timeout`` seconds (the
+        block listener that switches runs just after the waiters of that block are answered)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.kid == kid:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(SWITCH_POLL_S)
+        return True
 
     async def submit_leaf(self, leaf: bytes, tx_id: TxId) -> int:
         return await self.ordering.submit(leaf, tx_id)

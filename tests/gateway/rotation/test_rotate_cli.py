@@ -18,13 +18,14 @@ from gateway.services.ledger import bootstrap
 from gateway.settings import Settings
 from ledger.signing import kid_of
 from ledger.storage.sql import SqlStore
+from tests.e2e.gateways import free_base_port
 
 MEMBERS = [MemberSpec("hospital-a", "hospital"), MemberSpec("insurer-b", "insurer")]
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    created = create_consortium(tmp_path, "cli", MEMBERS, base_port=18401)
+    created = create_consortium(tmp_path, "cli", MEMBERS, base_port=free_base_port(len(MEMBERS)))
     path = created.members[0].config
     settings = Settings.load(path)
     store = SqlStore(settings.ledger_store_url)
