@@ -27,10 +27,11 @@ from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
 from gateway.api.metrics import RequestMetrics
 from gateway.auth.jwks import RemoteJwks
-from gateway.auth.keys import load_jwks, load_p256_private
+from gateway.auth.keys import load_jwks
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
 from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
+from gateway.auth.token_keys import TokenKeys
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
 from gateway.identity.pseudonym import load_patient_key
@@ -89,7 +90,7 @@ def create_app(
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
-    token_key = load_p256_private(settings.keys.token_key)
+    token_key = TokenKeys.from_file(settings.keys.token_key, settings.keys.rotation_overlap_seconds)
     tokens = TokenService(
         public_url=settings.public_url,
         clients=load_clients(settings),

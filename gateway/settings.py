@@ -112,6 +112,10 @@ class KeySettings(_Frozen):
     """The consortium's genesis entry, signed by every founder (public)."""
     token_key: Path = Path("keys/token.key")
     """P-256 key signing this gateway's SMART access tokens and patient tokens (0600)."""
+    rotation_overlap_seconds: int = Field(900, ge=0, le=7 * 24 * 3600)
+    """How long after a key retired what it signed is still accepted: peer assertions under a
+    member's retired signing key (from the retiring entry's ts on the ledger) and tokens under this
+    gateway's retired token key (see docs/key-rotation.md). At least the longest token lifetime."""
 
 
 class ClientSettings(_Frozen):

@@ -83,7 +83,7 @@ def _rows(model: type[BaseModel], prefix: str, env: str | None) -> list[str]:
         if _table_of(annotation) is not None:
             continue  # a table of its own, listed after this one
         var = f"`{env}{name.upper()}`" if env is not None else "-"
-        # One line: a table row ends at the first newline of a multi-line docstring.
+        # One table row per field: a docstring's line breaks become spaces.
         text = " ".join((field.description or "").split())
         described = text.replace("|", "\\|") + _constraints(field)
         rows.append(

@@ -1,6 +1,7 @@
 """`medgate member keygen` (a member makes its own keys and card), `medgate member join` (it
-installs the sealed genesis and its share of the patient key) and `medgate member share-key` (a
-member hands the patient key over, encrypted, to a member admitted later)."""
+installs the sealed genesis and its share of the patient key), `medgate member share-key` (a
+member hands the patient key over, encrypted, to a member admitted later) and `medgate member
+rotate` (gateway.cli.rotate_cmd)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli import rotate_cmd
 from gateway.cli.consortium_cmd import add_fingerprints, check_fingerprints
 from gateway.clock import utcnow
 from gateway.identity.card import CardError, read_card
@@ -50,6 +52,7 @@ def register(commands: Any) -> None:
     add_fingerprints(share)
     share.add_argument("--out", required=True, type=Path, help="the shares file to write")
     share.set_defaults(run=run_share_key)
+    rotate_cmd.add_rotate(actions)
 
 
 def run_keygen(args: argparse.Namespace) -> int:

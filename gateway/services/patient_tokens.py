@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth import jwt
-from gateway.auth.keys import kid_of
+from gateway.auth.token_keys import TokenKeys
 from gateway.errors import AuthError, ForbiddenError
 from gateway.identity.pseudonym import patient_ref
 from ledger.ids import PatientRef
@@ -39,12 +39,15 @@ class PatientTokens:
     """Issues and checks patient tokens of the gateway at ``public_url``."""
 
     def __init__(
-        self, public_url: str, token_key: ec.EllipticCurvePrivateKey, patient_key: bytes
+        self,
+        public_url: str,
+        token_key: ec.EllipticCurvePrivateKey | TokenKeys,
+        patient_key: bytes,
     ) -> None:
+        """``token_key``: a fixed key, or the gateway's TokenKeys (which follow rotations)."""
         self.issuer = public_url
         self.audience = f"{public_url}/patient"
-        self._key = token_key
-        self._kid = kid_of(token_key.public_key())
+        self._keys = token_key if isinstance(token_key, TokenKeys) else TokenKeys(token_key)
         self._patient_key = patient_key
 
     def patient_ref(self, system: str, value: str) -> PatientRef:
@@ -63,7 +66,8 @@ class PatientTokens:
             "exp": now + PATIENT_TOKEN_SECONDS,
             "jti": secrets.token_urlsafe(16),
         }
-        token = jwt.sign(claims, self._key, self._kid)
+        key, kid = self._keys.signer()
+        token = jwt.sign(claims, key, kid)
         return PatientToken(token, PATIENT_TOKEN_SECONDS, patient_ref)
 
     def addressed_here(self, token: str) -> bool:
@@ -77,7 +81,8 @@ class PatientTokens:
 
     def check(self, token: str, now: int) -> PatientRef:
         """The patient the token was issued for. Raises AuthError (401) or ForbiddenError (403)."""
-        if jwt.unverified_kid(token) != self._kid:
+        public = self._keys.verifier(jwt.unverified_kid(token), now)
+        if public is None:  # another issuer's key, or a retired one past the overlap
             raise AuthError("patient token not issued by this gateway")
         subject = jwt.unverified_claim(token, "sub")
         expect = jwt.Expect(
@@ -86,7 +91,7 @@ class PatientTokens:
             subject=subject,
             max_lifetime=PATIENT_TOKEN_SECONDS,
         )
-        claims = jwt.verify(token, self._key.public_key(), expect, now)
+        claims = jwt.verify(token, public, expect, now)
         if claims.get("patient_ref") != subject:
             raise AuthError("patient token subject and patient_ref differ")
         if PATIENT_SCOPE not in str(claims.get("scope", "")).split():

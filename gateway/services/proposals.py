@@ -84,11 +84,15 @@ class ProposalService:
         self._ledger = ledger
         self._key = signing_key
         self._kid = kid_of(signing_key.public_key())
+        ledger.on_rekey(self._rekey)  # a rotated signing key endorses from its commit on
         self._stream = stream
         self._clock_ms = clock_ms
         self.book = Book()
         self._advanced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def _rekey(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self._key, self._kid = key, kid_of(key.public_key())
 
     @property
     def failure(self) -> BaseException | None:
