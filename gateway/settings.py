@@ -114,6 +114,31 @@ class ClientSettings(_Frozen):
         return self
 
 
+class NotificationSettings(_Frozen):
+    smtp_host: str | None = None
+    """SMTP server that forwards patient notifications by e-mail (none: no e-mail is sent)."""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    """Its TCP port."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS before authenticating or sending."""
+    smtp_username: str | None = None
+    """SMTP login, when the server needs one (the password: `MEDGATE_NOTIFICATIONS__SMTP_PASSWORD`)."""
+    smtp_password: str | None = None
+    """SMTP password; set it through the environment, not the config file."""
+    mail_from: str = "medgate@localhost"
+    """The `From` address of notification e-mails."""
+    webhook_url: str | None = Field(None, pattern=r"^https?://[^\s#]+$", max_length=2048)
+    """URL that receives each notification as a JSON POST (none: no webhook)."""
+    max_attempts: int = Field(5, ge=1, le=20)
+    """Delivery attempts per notification and channel before it is given up (recorded)."""
+    backoff_seconds: float = Field(30.0, gt=0, le=86400)
+    """Wait before the second attempt; doubles after each failure."""
+    poll_seconds: float = Field(5.0, gt=0, le=3600)
+    """How often the forwarder looks for notifications to deliver."""
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Timeout of one SMTP or webhook attempt."""
+
+
 class Settings(BaseSettings):
     """One member gateway's configuration; relative paths resolve against ``config_dir``."""
 
@@ -145,6 +170,8 @@ class Settings(BaseSettings):
     """Key and certificate files written by `medgate init`."""
     clients: tuple[ClientSettings, ...] = ()
     """SMART Backend Services clients registered with this gateway (`[[clients]]` tables)."""
+    notifications: NotificationSettings = NotificationSettings()
+    """Forwarding of patient notifications (break-glass, notify-patient) by e-mail or webhook."""
 
     @classmethod
     def settings_customise_sources(

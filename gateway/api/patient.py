@@ -18,6 +18,7 @@ from gateway.errors import FHIR_JSON, ForbiddenError, NotFoundError, Unavailable
 from gateway.services.audit_fhir import audit_bundle
 from gateway.services.patient_audit import patient_audit
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.timeline import describe
 from ledger.ids import PatientRef
 
 router = APIRouter(prefix="/patient", tags=["patient"])
@@ -28,6 +29,10 @@ _PORTAL_FILES = {
     "portal.js": "text/javascript",
     "merkle.js": "text/javascript",
     "history.js": "text/javascript",
+    "timeline.js": "text/javascript",
+    "consents.js": "text/javascript",
+    "notices.js": "text/javascript",
+    "portal.css": "text/css; charset=utf-8",
 }
 
 
@@ -97,7 +102,7 @@ async def audit(
     log = await run_in_threadpool(patient_audit, svc.ledger.store, patient, final)
     if fmt is not None and fmt in FHIR_FORMATS:
         return JSONResponse(audit_bundle(log), media_type=FHIR_JSON)
-    return JSONResponse(log.to_json())
+    return JSONResponse(await run_in_threadpool(describe, svc.ledger.store, log.to_json()))
 
 
 def _static(name: str) -> Response:
@@ -107,8 +112,10 @@ def _static(name: str) -> Response:
 
 _STATIC_HEADERS = {
     # The page handles a bearer token: no framing, no third-party script, no referrer leaks.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' "
-    "'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
+    # No inline script or style at all: every script and the stylesheet are files of this origin.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -126,3 +133,9 @@ def portal_script(name: str) -> Response:
     if f"{name}.js" not in _PORTAL_FILES:
         raise NotFoundError("no such portal file")
     return _static(f"{name}.js")
+
+
+@portal_router.get("/portal/portal.css", include_in_schema=False)
+def portal_style() -> Response:
+    """The portal's stylesheet (a file: the CSP admits no inline style)."""
+    return _static("portal.css")

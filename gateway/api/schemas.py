@@ -137,6 +137,9 @@ class PatientAudit(_Doc):
     entries: list[dict[str, Any]]
     pending: int
     note: str
+    cosigners: list[dict[str, str]] = Field(
+        default_factory=list, description="the checkpoint's cosigners: org and registered name"
+    )
 
 
 class PolicyInForce(_Doc):

@@ -23,6 +23,8 @@ from gateway.identity.pseudonym import patient_ref
 from ledger.ids import PatientRef
 
 PATIENT_SCOPE = "patient/AuditEvent.read"
+PORTAL_SCOPES = f"{PATIENT_SCOPE} patient/Consent.read patient/Consent.write"
+"""What a portal session may do: read its log, read and change its own consents."""
 PATIENT_TOKEN_SECONDS = 900
 """Long enough for a portal session, short enough that a leaked token soon dies."""
 
@@ -58,13 +60,13 @@ class PatientTokens:
             "aud": self.audience,
             "sub": patient_ref,
             "patient_ref": patient_ref,
-            "scope": PATIENT_SCOPE,
+            "scope": PORTAL_SCOPES,
             "iat": now,
             "exp": now + PATIENT_TOKEN_SECONDS,
             "jti": secrets.token_urlsafe(16),
         }
         token = jwt.sign(claims, self._key, self._kid)
-        return PatientToken(token, PATIENT_TOKEN_SECONDS, patient_ref)
+        return PatientToken(token, PATIENT_TOKEN_SECONDS, patient_ref, PORTAL_SCOPES)
 
     def addressed_here(self, token: str) -> bool:
         """Whether ``token`` claims this gateway's patient audience. Unverified: it only chooses
