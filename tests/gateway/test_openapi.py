@@ -14,6 +14,7 @@ UI_ROUTES = {
     "/docs/assets/{name}",
     "/portal",
     "/portal/{name}.js",
+    "/portal/portal.css",
 }
 """Pages and assets for browsers: served, deliberately not operations of the API."""
 ERROR_SCHEMAS = {"#/components/schemas/OperationOutcome", "#/components/schemas/OAuthError"}

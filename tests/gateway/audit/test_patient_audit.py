@@ -166,5 +166,5 @@ def test_only_the_hospitals_client_with_patient_read_gets_patient_tokens(
     headers = {"Authorization": f"Bearer {patient_read}"}
     issued = httpx.post(url, json=body, headers=headers, timeout=30).json()
     assert issued["patient_ref"] == consortium.ref
-    assert issued["scope"] == "patient/AuditEvent.read"
+    assert issued["scope"] == "patient/AuditEvent.read patient/Consent.read patient/Consent.write"
     assert issued["expires_in"] == 900
