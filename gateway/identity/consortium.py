@@ -46,6 +46,8 @@ class MemberSpec:
     org: str
     role: str
     post_quantum: bool = False
+    name: str | None = None
+    """The display name in the member registry (patients see it); the org id when None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,7 @@ def _write_member(
     return {
         "org": spec.org,
         "role": spec.role,
-        "name": spec.org,
+        "name": spec.name or spec.org,
         "endpoint": url,
         "signing_keys": [{"kid": kid_of(pub), "pub": public_key_b64(pub), "alg": "ES256"}],
         "encryption_keys": [{"kid": enc_pub["kid"], "alg": enc_pub["alg"], "jwk": enc_pub}],

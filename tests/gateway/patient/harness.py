@@ -14,14 +14,13 @@ from typing import Any
 import httpx
 
 from gateway.demo.consortium import patient_key
-from gateway.identity.consortium import create_consortium
+from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.pseudonym import patient_ref
 from gateway.runtime import open_gateway
 from gateway.settings import NotificationSettings, Settings
 from tests.e2e import records
 from tests.e2e.gateways import free_base_port
 from tests.gateway.audit.harness import (
-    MEMBERS,
     MRN,
     MRN_SYSTEM,
     RUNNING,
@@ -34,6 +33,12 @@ from tests.gateway.serve import serve
 HOSPITAL, INSURER = "hospital-a", "insurer-b"
 EMAIL = "josephine.quarrington@example.org"
 FHIR = {"Content-Type": "application/fhir+json"}
+MEMBERS = [
+    MemberSpec("hospital-a", "hospital", name="St Anne's Hospital"),
+    MemberSpec("insurer-b", "insurer", name="Bluewater Health Insurance"),
+    MemberSpec("agency-c", "agency", name="Public Health Agency"),
+]
+NAMES = {m.org: str(m.name) for m in MEMBERS}
 
 
 @contextmanager

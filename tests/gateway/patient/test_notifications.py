@@ -22,6 +22,7 @@ from tests.gateway.audit.harness import Consortium
 from tests.gateway.patient.harness import (
     EMAIL,
     HOSPITAL,
+    NAMES,
     break_glass,
     patient_headers,
     portal_consortium,
@@ -75,7 +76,7 @@ def test_break_glass_is_notified_forwarded_and_marked_read(
 
     note = wait(listed, "the notification")[0]
     assert note["kind"] == "break-glass"
-    assert note["requester"] == {"org": "hospital-a", "name": "hospital-a"}
+    assert note["requester"] == {"org": HOSPITAL, "name": NAMES[HOSPITAL]}
     assert note["purpose_text"] == "emergency treatment"
     assert note["read"] is False
     assert "Coverage" not in str(note)  # what was accessed is not in a notification
@@ -84,7 +85,7 @@ def test_break_glass_is_notified_forwarded_and_marked_read(
     to, mail = box.messages[0]
     assert to == [EMAIL]
     text = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
-    assert "hospital-a accessed your health records" in text
+    assert f"{NAMES[HOSPITAL]} accessed your health records" in text
     assert "emergency (break-glass)" in text
     assert "emergency treatment" in text
     assert "Coverage" not in text

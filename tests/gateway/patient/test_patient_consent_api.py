@@ -4,6 +4,7 @@ CSRF header and, from a browser, this gateway's own Origin."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +13,8 @@ import pytest
 from tests.gateway.audit.harness import Consortium
 from tests.gateway.patient.harness import (
     HOSPITAL,
+    INSURER,
+    NAMES,
     insurer_query,
     patient_headers,
     portal_consortium,
@@ -38,7 +41,7 @@ def test_grant_then_revoke_changes_the_insurers_next_answer(c: Consortium) -> No
     assert insurer_query(c).status_code == 403  # no consent yet
     headers = patient_headers(c)
     members = httpx.get(f"{url}/patient/members", headers=headers, timeout=30).json()
-    assert {"org": "insurer-b", "name": "insurer-b", "role": "insurer"} in members["members"]
+    assert {"org": "insurer-b", "name": NAMES[INSURER], "role": "insurer"} in members["members"]
     assert all(m["org"] != HOSPITAL for m in members["members"])
     granted = httpx.post(f"{url}/patient/consents", json=GRANT, headers=headers, timeout=60)
     assert granted.status_code == 201, granted.text
@@ -102,3 +105,25 @@ def test_writes_need_a_patient_token_and_bad_forms_are_refused(c: Consortium) ->
         assert answer.json()["resourceType"] == "OperationOutcome"
     fake = f"{url}/patient/consents/c-{'0' * 40}/revoke"
     assert httpx.post(fake, headers=headers, timeout=30).status_code == 404
+
+
+def test_the_timeline_says_who_why_what_and_why_not_in_words(c: Consortium) -> None:
+    """After the grant/revoke test: the insurer's three queries (refused, shared, refused)."""
+    url = c.urls[HOSPITAL]
+    for _ in range(1500):  # bounded wait (x 20 ms) until a final checkpoint covers them
+        audit = httpx.get(f"{url}/patient/audit", headers=patient_headers(c), timeout=30).json()
+        if audit["pending"] == 0 and len(audit["entries"]) >= 3:
+            break
+        time.sleep(0.02)
+    shown = [e["display"] for e in audit["entries"]]
+    assert [d["decision"] for d in shown] == ["refused", "shared", "refused"]
+    for d in shown:
+        assert d["who"] == NAMES[INSURER]
+        assert d["holder"] == NAMES[HOSPITAL]
+        assert d["why"] == "paying for your care (insurance claims)"
+        assert d["what"] == "insurance claims"
+        assert d["break_glass"] is False
+    assert shown[0]["reason"] == "you have not given consent for this"
+    assert shown[1]["reason"] == "allowed by your consent"
+    cosigners = {s["org"]: s["name"] for s in audit["cosigners"]}
+    assert cosigners == {org: NAMES[org] for org in c.urls}
