@@ -43,7 +43,11 @@ def _display(store: NameStore, entry: dict[str, Any], names: dict[str, str]) -> 
         "what": words.kinds_words(entry["resource_types"]),
         "decision": words.decision_words(entry["decision"]),
         "reason": words.decision_reason(
-            entry["decision"], entry.get("reason"), by_consent=by_consent, by_grant=by_grant
+            entry["decision"],
+            entry.get("reason"),
+            by_consent=by_consent,
+            by_grant=by_grant,
+            break_glass=bool(entry.get("break_glass")),
         ),
         "break_glass": bool(entry.get("break_glass")),
     }

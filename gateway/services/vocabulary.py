@@ -141,11 +141,21 @@ def reason_words(code: str) -> str:
     return _unknown(code)
 
 
-def decision_reason(decision: str, reason: str | None, *, by_consent: bool, by_grant: bool) -> str:
+def decision_reason(
+    decision: str,
+    reason: str | None,
+    *,
+    by_consent: bool,
+    by_grant: bool,
+    break_glass: bool = False,
+) -> str:
     """Why a decision went the way it did, in words: a denial's recorded reason, or what a
-    release rested on (one of the patient's consents, a record holder's grant, else the rules)."""
+    release rested on (an emergency, one of the patient's consents, a record holder's grant,
+    else the rules)."""
     if decision == "deny":
         return reason_words(reason) if reason else "no reason was recorded"
+    if break_glass:
+        return "allowed as an emergency (break-glass) access"
     if by_consent:
         return "allowed by your consent"
     if by_grant:

@@ -47,14 +47,20 @@ async function showTimeline(token) {
   tbody.replaceChildren();
   setUpFilters(audit.entries);
   showBreakGlass(audit.entries);
-  let verified = 0;
+  let verified = 0, failed = 0;
   for (const entry of audit.entries) {
     const proofCell = timelineRow(tbody, entry);
     const result = await verifyEntry(entry, cp, audit.patient_ref);
     proofCell.textContent = result;
     proofCell.className = `proof ${result}`;
     if (result === "verified") verified++;
+    if (result === "failed") failed++;
   }
+  const warning = document.getElementById("proof-warning");
+  warning.hidden = failed === 0;
+  warning.textContent = failed === 0 ? "" : `WARNING: ${failed} of the rows below failed ` +
+    "their proof: what this page was sent does not match the ledger's cosigned checkpoint. " +
+    "Tell your hospital.";
   const history = document.getElementById("history");
   const said = await checkHistory(audit.checkpoint, token);
   history.textContent = said.text;
