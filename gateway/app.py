@@ -20,6 +20,7 @@ from gateway.api import (
     openapi,
     outbound,
     patient,
+    patient_auth,
     policy,
 )
 from gateway.api.bodylimit import BodyLimit
@@ -151,6 +152,8 @@ def create_app(
     for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, policy, metrics):
         app.include_router(module.router)
     app.include_router(patient.portal_router)
+    # After the exchange's router: its lifespan opens the patient index this one reuses.
+    app.include_router(patient_auth.router)
     app.include_router(docs_ui.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
