@@ -20,6 +20,7 @@ from gateway.api import (
     openapi,
     outbound,
     patient,
+    patient_auth,
     patient_consent,
     patient_notifications,
     policy,
@@ -161,6 +162,8 @@ def create_app(
         notices = open_notices(settings.notifications, fhir_store, ledger.store, ledger.clock_ms)
         ledger.on_block(notices.notifier.on_block)
         app.state.notices = notices
+    # After the exchange's router: its lifespan opens the patient index this one reuses.
+    app.include_router(patient_auth.router)
     app.include_router(docs_ui.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)

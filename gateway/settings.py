@@ -139,6 +139,64 @@ class NotificationSettings(_Frozen):
     """Timeout of one SMTP or webhook attempt."""
 
 
+class PatientClientSettings(_Frozen):
+    """A public client of patient sign-in (SMART App Launch, code + PKCE, no secret)."""
+
+    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    """The app's `client_id` in authorization and token requests."""
+    redirect_uris: tuple[str, ...] = Field(min_length=1)
+    """Exact redirect URIs the app may name (compared character for character)."""
+
+
+class OidcSettings(_Frozen):
+    """OpenID Connect federation to the hospital's own identity provider (gateway as relying
+    party). The patient's identifier is the ID token's ``claim``, in ``identifier_system``."""
+
+    issuer: str = Field(pattern=r"^https?://[^\s?#]+$", max_length=2048)
+    """The IdP's issuer URL (its `/.well-known/openid-configuration` is read from it)."""
+    client_id: str = Field(min_length=1, max_length=256)
+    """This gateway's client id at the IdP."""
+    client_secret_path: Path | None = None
+    """File holding the client secret at the IdP (0600); none: a public client (PKCE only)."""
+    scope: str = "openid"
+    """Scopes asked of the IdP (must include `openid`)."""
+    claim: str = Field("sub", min_length=1, max_length=128)
+    """The ID token claim whose value is the patient's identifier value (e.g. `sub`, `mrn`)."""
+    identifier_system: str = Field(min_length=1, max_length=256)
+    """The identifier system the claim's value belongs to (e.g. the hospital's MRN system)."""
+    label: str = "Sign in with the hospital account"
+    """The button's text on the sign-in page."""
+
+
+class PatientAuthSettings(_Frozen):
+    """Patient sign-in: this gateway as the patient's authorisation server (docs/patient-sign-in.md)."""
+
+    authenticators: tuple[Literal["invitation", "oidc"], ...] = ("invitation",)
+    """Authenticators offered on the sign-in page (`oidc` needs the `oidc` table)."""
+    access_seconds: int = Field(300, ge=30, le=900)
+    """Lifetime of a signed-in patient's access token."""
+    refresh_seconds: int = Field(8 * 3600, ge=60, le=30 * 86400)
+    """Lifetime of a session's refresh tokens (each is single use; a new one comes with each refresh)."""
+    code_seconds: int = Field(60, ge=10, le=600)
+    """Lifetime of an authorization code (single use)."""
+    invitation_seconds: int = Field(7 * 86400, ge=60, le=90 * 86400)
+    """Lifetime of an invitation code printed by `medgate patient invite`."""
+    max_failures: int = Field(5, ge=1, le=100)
+    """Wrong sign-in attempts allowed per client address (and per invitation) before lockout."""
+    lockout_seconds: int = Field(900, ge=1, le=86400)
+    """How long a client address stays locked out after `max_failures` wrong attempts."""
+    clients: tuple[PatientClientSettings, ...] = ()
+    """Public clients besides the portal (`medgate-portal`, redirect `<public_url>/portal`)."""
+    oidc: OidcSettings | None = None
+    """OpenID Connect federation to the hospital's IdP (for the `oidc` authenticator)."""
+
+    @model_validator(mode="after")
+    def _oidc_configured(self) -> PatientAuthSettings:
+        if "oidc" in self.authenticators and self.oidc is None:
+            raise ValueError("the oidc authenticator needs a [patient_auth.oidc] table")
+        return self
+
+
 class Settings(BaseSettings):
     """One member gateway's configuration; relative paths resolve against ``config_dir``."""
 
@@ -172,6 +230,8 @@ class Settings(BaseSettings):
     """SMART Backend Services clients registered with this gateway (`[[clients]]` tables)."""
     notifications: NotificationSettings = NotificationSettings()
     """Forwarding of patient notifications (break-glass, notify-patient) by e-mail or webhook."""
+    patient_auth: PatientAuthSettings = PatientAuthSettings()
+    """Patient sign-in (authorization code + PKCE, invitation codes, OIDC federation)."""
 
     @classmethod
     def settings_customise_sources(
@@ -238,7 +298,17 @@ def _resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
     data["storage"] = storage
     clients = data.get("clients") or ()
     data["clients"] = [_client_resolved(c, base) for c in clients]
+    data["patient_auth"] = _patient_auth_resolved(data.get("patient_auth"), base)
     return data
+
+
+def _patient_auth_resolved(section: Any, base: Path) -> Any:
+    if not isinstance(section, dict) or not isinstance(section.get("oidc"), dict):
+        return section if section is not None else {}
+    oidc = dict(section["oidc"])
+    if oidc.get("client_secret_path"):
+        oidc["client_secret_path"] = base / Path(oidc["client_secret_path"])
+    return {**section, "oidc": oidc}
 
 
 def _client_resolved(client: Any, base: Path) -> Any:

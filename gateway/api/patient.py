@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
 from gateway.api.deps import BearerDep, GrantDep, ServicesDep
+from gateway.api.patient_auth import signin_of
 from gateway.auth.scopes import Action, allows
 from gateway.errors import FHIR_JSON, ForbiddenError, NotFoundError, UnavailableError
 from gateway.services.audit_fhir import audit_bundle
@@ -21,6 +23,7 @@ from gateway.services.patient_tokens import PatientTokens
 from gateway.services.timeline import describe
 from ledger.ids import PatientRef
 
+log = logging.getLogger("medgate.patient")
 router = APIRouter(prefix="/patient", tags=["patient"])
 portal_router = APIRouter(tags=["portal"])
 FHIR_FORMATS = frozenset({"fhir", "json+fhir", FHIR_JSON})
@@ -68,16 +71,26 @@ PatientDep = Annotated[PatientRef, Depends(patient_of)]
 
 @router.post(
     "/token",
-    **secured(Scheme.SMART, errors=(403, 503), ok=schemas.PatientToken),
+    **secured(Scheme.SMART, errors=(403, 404, 503), ok=schemas.PatientToken),
 )
-def issue_token(svc: ServicesDep, grant: GrantDep, body: TokenRequest) -> dict[str, Any]:
-    """A patient token for the patient with ``identifier``, for this hospital's own portal backend
-    (SMART scope ``system/Patient.read``), after it has authenticated the patient itself."""
-    if not allows(grant.scopes, "Patient", Action.READ):
-        raise ForbiddenError("scope system/Patient.read required")
+def issue_token(
+    request: Request, svc: ServicesDep, grant: GrantDep, body: TokenRequest
+) -> dict[str, Any]:
+    """Mint a patient token for the patient with ``identifier`` (back end only: SMART scope
+    ``system/PatientToken.write``, which no wildcard grants; 404 unless this hospital holds the
+    patient). Every minting is logged (patient_ref and client id). Patients sign in themselves
+    through /patient/authorize (docs/patient-sign-in.md)."""
+    if not allows(grant.scopes, "PatientToken", Action.WRITE):
+        raise ForbiddenError("scope system/PatientToken.write required")
     tokens = _patient_tokens(svc)
     ref = tokens.patient_ref(body.identifier.system, body.identifier.value)
+    if not signin_of(request).holds(ref):
+        raise NotFoundError("this hospital holds no patient with that identifier")
     issued = tokens.issue(ref, svc.clock())
+    log.info(
+        "patient token minted",
+        extra={"event": "patient_token.minted", "patient_ref": ref, "client_id": grant.client_id},
+    )
     return {
         "access_token": issued.access_token,
         "token_type": "Bearer",

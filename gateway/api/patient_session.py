@@ -16,39 +16,32 @@ Non-browser clients send no Origin and pass with the header and a token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
 from gateway.api.deps import BearerDep, ServicesDep
-from gateway.api.patient import PatientDep
-from gateway.auth import jwt
-from gateway.errors import ForbiddenError
-from ledger.ids import PatientRef
+from gateway.errors import ForbiddenError, UnavailableError
+from gateway.services.patient_tokens import PatientGrant
 
 CSRF_HEADER = "X-Medgate-CSRF"
-WRITE_SCOPES = frozenset({"patient/Consent.write", "patient/*.write", "patient/*.*"})
+
+PatientSession = PatientGrant
+"""A verified patient token: its patient, scope and app (gateway.services.patient_tokens)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PatientSession:
-    patient_ref: PatientRef
-    scopes: frozenset[str]
-
-    @property
-    def may_write(self) -> bool:
-        return bool(self.scopes & WRITE_SCOPES)
-
-
-async def patient_session(patient: PatientDep, token: BearerDep) -> PatientSession:
-    # The token is verified by PatientDep first; its scope claim is then read as verified.
-    scope = jwt.unverified_claim(token, "scope")
-    return PatientSession(patient, frozenset(str(scope or "").split()))
+async def patient_session(svc: ServicesDep, token: BearerDep) -> PatientGrant:
+    """The patient token's grant, when it may at least read the patient's own records."""
+    if svc.patient_tokens is None:
+        raise UnavailableError("this gateway issues no patient tokens")
+    grant = svc.patient_tokens.check_grant(token, svc.clock())
+    if not (grant.allows("AuditEvent", "read") or grant.allows("Consent", "read")):
+        raise ForbiddenError("scope patient/*.read required")
+    return grant
 
 
-SessionDep = Annotated[PatientSession, Depends(patient_session)]
+SessionDep = Annotated[PatientGrant, Depends(patient_session)]
 
 
 def _origin(url: str) -> str:
@@ -72,7 +65,7 @@ async def patient_writer(
     session: SessionDep, _: Annotated[None, Depends(same_site)]
 ) -> PatientSession:
     """A patient session allowed to change its own consents and notifications."""
-    if not session.may_write:
+    if not session.allows("Consent", "write"):
         raise ForbiddenError("scope patient/Consent.write required")
     return session
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from gateway.auth import jwt
+from gateway.cli.patient_auth_cmd import invite
 from gateway.demo.consortium import patient_key
 from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.files import load_private_key
@@ -34,6 +35,7 @@ from ledger.ids import OrgId
 from ledger.ordering.solo import SoloOrdering
 from ledger.signing import kid_of
 from tests.gateway.member import token_form
+from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange
 from tests.gateway.serve import serve
 
 T = TypeVar("T")
@@ -85,16 +87,30 @@ class Consortium:
         token: str = response.json()["access_token"]
         return token
 
-    def patient_token(self) -> str:
+    def patient_token(self, value: str = MRN) -> str:
+        """A patient token the way a patient gets one: an invitation code from the hospital,
+        then the portal's sign-in (authorization code + PKCE)."""
+        settings = self.settings["hospital-a"]
+        issued = invite(settings, MRN_SYSTEM, value, int(time.time()))
+        assert issued is not None, "hospital-a holds no such patient"
+        with httpx.Client(base_url=self.urls["hospital-a"], timeout=30) as http:
+            launch = Launch.new(settings.public_url)
+            code = code_with_invitation(http, launch, issued.code)
+            answer = exchange(http, launch, code)
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
+    def hold_patient(self, value: str) -> None:
+        """Store a Patient with this MRN at hospital-a (its EHR's write)."""
+        body = {"resourceType": "Patient", "identifier": [{"system": MRN_SYSTEM, "value": value}]}
         response = httpx.post(
-            f"{self.urls['hospital-a']}/patient/token",
-            json={"identifier": {"system": MRN_SYSTEM, "value": MRN}},
+            f"{self.urls['hospital-a']}/fhir/Patient",
+            json=body,
             headers={"Authorization": f"Bearer {self.client_token('hospital-a')}"},
             timeout=30,
         )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        assert response.status_code == 201, response.text
 
     def submit(self, org: str, type_: str, body: dict[str, Any]) -> str:
         """Sign ``body`` as ``org`` and order it; returns the tx_id."""
@@ -159,7 +175,9 @@ def running_consortium(root: Path) -> Iterator[Consortium]:
         for org in RUNNING:
             app = run_async(open_gateway(settings[org], cut_after=0.02))
             urls[org] = stack.enter_context(serve(app))
-        yield Consortium(root, urls, settings, ref)
+        consortium = Consortium(root, urls, settings, ref)
+        consortium.hold_patient(MRN)
+        yield consortium
 
 
 def populate(c: Consortium) -> None:
