@@ -33,6 +33,7 @@ _PORTAL_FILES = {
     "merkle.js": "text/javascript",
     "history.js": "text/javascript",
     "timeline.js": "text/javascript",
+    "signin.js": "text/javascript",
     "consents.js": "text/javascript",
     "notices.js": "text/javascript",
     "portal.css": "text/css; charset=utf-8",

@@ -3,7 +3,8 @@
 "use strict";
 
 async function patientFetch(url, token, options = {}) {
-  const headers = { Authorization: `Bearer ${token}`, ...(options.headers || {}) };
+  // The session's current token (signin.js renews it); `token` until there is one.
+  const headers = { Authorization: `Bearer ${session.token || token}`, ...(options.headers || {}) };
   if (options.method && options.method !== "GET") headers["X-Medgate-CSRF"] = "1";
   return fetch(url, { ...options, headers, credentials: "omit", cache: "no-store" });
 }

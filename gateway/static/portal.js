@@ -1,7 +1,7 @@
 // medgate patient portal: fetches /patient/audit and verifies every RFC 9162 inclusion proof in
 // the browser (merkle.js, WebCrypto SHA-256) against the tree root of the quorum-cosigned
 // checkpoint; then checks that this checkpoint extends the one this browser saw last (history.js).
-// The token lives in this page's memory only: never in storage, a cookie or a URL.
+// The access token lives in this page's memory only (signin.js): never a cookie or a URL.
 "use strict";
 
 function b64urlDecode(text) {
@@ -76,9 +76,14 @@ async function load(token) {
   await loadConsents(token);
 }
 
-document.getElementById("load").addEventListener("click", () => {
-  const field = document.getElementById("token");
-  const token = field.value.trim();
-  field.value = ""; // the token stays in this closure only
-  load(token).catch((err) => { document.getElementById("status").textContent = `error: ${err}`; });
-});
+function fail(err) { document.getElementById("status").textContent = `error: ${err.message || err}`; }
+
+document.getElementById("signin-button").addEventListener("click", () => startSignIn().catch(fail));
+document.getElementById("signout-button").addEventListener("click", () => signOut().catch(fail));
+
+resumeSession().then((token) => {
+  if (token === null) return;
+  document.getElementById("signin").hidden = true;
+  document.getElementById("account").hidden = false;
+  return load(token);
+}).catch(fail);

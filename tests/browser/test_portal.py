@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.support import done
+from tests.browser.support import sign_in
 from tests.gateway.audit.harness import Consortium, populate, running_consortium
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
 
 def open_log(browser: Browser, c: Consortium) -> Page:
     page = browser.new_page()
-    page.goto(f"{c.urls['hospital-a']}/portal")
-    page.fill("#token", c.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, c)
     return page
 
 
@@ -69,9 +66,6 @@ def test_a_tampered_proof_or_leaf_is_not_verified(browser: Browser, consortium: 
 
     page = browser.new_page()
     page.route("**/patient/audit", tamper)
-    page.goto(f"{consortium.urls['hospital-a']}/portal")
-    page.fill("#token", consortium.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, consortium)
     assert page.locator("td.proof").all_text_contents() == ["failed", "failed", "verified"]
     page.close()

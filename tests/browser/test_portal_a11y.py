@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.support import done
+from tests.browser.support import sign_in
 from tests.gateway.audit.harness import Consortium
 from tests.gateway.patient.harness import HOSPITAL, break_glass, portal_consortium
 
@@ -45,9 +45,7 @@ def test_axe_finds_no_serious_violation(
     page = context.new_page()
     page.goto(f"{c.urls[HOSPITAL]}/portal")
     before: list[dict[str, Any]] = _violations(page)
-    page.fill("#token", c.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, c)
     expect(page.locator("#notices")).to_be_visible()
     expect(page.locator("#grant-form")).to_be_visible()
     expect(page.locator("#grantee option")).not_to_have_count(0)

@@ -7,14 +7,17 @@ token nor PHI in a URL. Screenshots go to test-artifacts/portal/ (gitignored).""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from gateway.cli.patient_auth_cmd import invite
+from tests.browser import support
 from tests.browser.support import WAIT_MS, done
-from tests.gateway.audit.harness import MRN, Consortium
+from tests.gateway.audit.harness import MRN, MRN_SYSTEM, Consortium
 from tests.gateway.patient.harness import (
     EMAIL,
     HOSPITAL,
@@ -66,14 +69,56 @@ class Watch:
         page.route("**/*", route)
 
 
-def sign_in(page: Page, c: Consortium) -> str:
-    """Open the portal and sign in with a patient token (the hospital's portal backend's)."""
-    token = c.patient_token()
+def sign_in(page: Page, c: Consortium) -> list[str]:
+    """Sign in with an invitation code (tests.browser.support.sign_in); the session's access and
+    refresh tokens, read from the token endpoint's answer to the page."""
+    with page.expect_response("**/patient/oauth/token") as answer:
+        support.sign_in(page, c)
+    body = answer.value.json()
+    return [body["access_token"], body["refresh_token"]]
+
+
+def test_sign_in_with_an_invitation_code(browser: Browser, c: Consortium) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+    issued = invite(c.settings[HOSPITAL], MRN_SYSTEM, MRN, int(time.time()))
+    assert issued is not None
     page.goto(f"{c.urls[HOSPITAL]}/portal")
-    page.get_by_label("Patient token").fill(token)
-    page.get_by_role("button", name="Show my access log").click()
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_title("Patient sign-in")
+    assert "/patient/authorize?" in page.url
+    assert "code_challenge_method=S256" in page.url
+    page.get_by_label("Invitation code from the hospital").fill(issued.code)
+    shot(page, "sign-in")
+    with page.expect_response("**/patient/oauth/token") as answer:
+        page.get_by_role("button", name="Sign in").click()
     done(page)
-    return token
+    tokens = answer.value.json()
+    assert answer.value.status == 200
+    assert page.url == f"{c.urls[HOSPITAL]}/portal"  # the code left the address bar
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#log tbody tr")).to_have_count(2)
+    stored = json.dumps(context.storage_state())
+    assert tokens["access_token"] not in stored  # in page memory only
+    assert issued.code not in " ".join(visited)  # typed, never in an address
+    # A reload continues the session with the (single-use) refresh token kept for this tab.
+    with page.expect_response("**/patient/oauth/token") as renewed:
+        page.reload()
+    done(page)
+    assert renewed.value.json()["access_token"] != tokens["access_token"]
+    # The invitation was spent: a second sign-in with it is refused on the hospital's page.
+    other = context.new_page()
+    other.goto(f"{c.urls[HOSPITAL]}/portal")
+    other.get_by_role("button", name="Sign in").click()
+    other.get_by_label("Invitation code from the hospital").fill(issued.code)
+    other.get_by_role("button", name="Sign in").click()
+    expect(other.locator("#problem")).to_be_visible()
+    assert "/portal" not in other.url
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    context.close()
 
 
 def test_the_timeline_in_words_with_the_break_glass_notice_on_a_phone(
@@ -82,7 +127,7 @@ def test_the_timeline_in_words_with_the_break_glass_notice_on_a_phone(
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     watch = Watch(page, c.urls[HOSPITAL])
-    token = sign_in(page, c)
+    tokens = sign_in(page, c)
     notices = page.locator("#notices")
     expect(notices).to_be_visible()
     expect(notices).to_contain_text(f"{NAMES[HOSPITAL]} accessed your records")
@@ -123,11 +168,12 @@ def test_the_timeline_in_words_with_the_break_glass_notice_on_a_phone(
     page.get_by_role("button", name="Mark as read").first.click()
     expect(notices).to_be_hidden()
     page.reload()
-    sign_in(page, c)
+    done(page)
+    expect(page.locator("#log tbody tr")).to_have_count(2)
     expect(notices).to_be_hidden()  # read stays read
     assert not watch.outside, watch.outside
     for url in watch.urls:
-        for secret in (token, MRN, EMAIL, c.ref):
+        for secret in (*tokens, MRN, EMAIL, c.ref):
             assert secret not in url, url
     assert not [m for m in watch.console if "Content Security Policy" in m], watch.console
     context.close()
@@ -180,15 +226,22 @@ def test_a_tampered_proof_shows_a_red_warning(browser: Browser, c: Consortium) -
 
 
 def test_the_page_works_from_the_keyboard(browser: Browser, c: Consortium) -> None:
+    issued = invite(c.settings[HOSPITAL], MRN_SYSTEM, MRN, int(time.time()))
+    assert issued is not None
     page = browser.new_page()
     page.goto(f"{c.urls[HOSPITAL]}/portal")
     page.keyboard.press("Tab")
     expect(page.locator(".skip")).to_be_focused()
     page.keyboard.press("Tab")
-    expect(page.locator("#token")).to_be_focused()
-    page.keyboard.type(c.patient_token())
-    page.keyboard.press("Tab")
-    expect(page.locator("#load")).to_be_focused()
+    expect(page.locator("#signin-button")).to_be_focused()
+    page.keyboard.press("Enter")
+    code = page.get_by_label("Invitation code from the hospital")
+    for _ in range(10):  # bounded: Tab to the code field of the hospital's sign-in page
+        page.keyboard.press("Tab")
+        if code.evaluate("e => e === document.activeElement"):
+            break
+    expect(code).to_be_focused()
+    page.keyboard.type(issued.code)
     page.keyboard.press("Enter")
     done(page)
     page.locator("#f-member").focus()

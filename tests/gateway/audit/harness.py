@@ -34,6 +34,7 @@ from ledger.entries import make_tx, nonce_from_bytes, sign_entry, tx_id_of
 from ledger.ids import OrgId
 from ledger.ordering.solo import SoloOrdering
 from ledger.signing import kid_of
+from tests.e2e.gateways import free_base_port
 from tests.gateway.member import token_form
 from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange
 from tests.gateway.serve import serve
@@ -166,15 +167,18 @@ def access_body(requester: str, role: str, custodian: str, ref: str, **kw: Any) 
 
 @contextmanager
 def running_consortium(root: Path) -> Iterator[Consortium]:
-    created = create_consortium(root, "audit test consortium", MEMBERS)
+    # Served at their registered URLs (public_url): a browser signing in is sent back there.
+    base = free_base_port(len(MEMBERS))
+    created = create_consortium(root, "audit test consortium", MEMBERS, base_port=base)
     configs = {m.org: m.config for m in created.members}
     settings = {org: Settings.load(configs[org]) for org in configs}
     ref = patient_ref(patient_key(root, "hospital-a"), MRN_SYSTEM, MRN)
     with ExitStack() as stack:
         urls = {}
-        for org in RUNNING:
-            app = run_async(open_gateway(settings[org], cut_after=0.02))
-            urls[org] = stack.enter_context(serve(app))
+        for offset, org in enumerate(m.org for m in MEMBERS):
+            if org in RUNNING:
+                app = run_async(open_gateway(settings[org], cut_after=0.02))
+                urls[org] = stack.enter_context(serve(app, base + offset))
         consortium = Consortium(root, urls, settings, ref)
         consortium.hold_patient(MRN)
         yield consortium
