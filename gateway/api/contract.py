@@ -49,10 +49,11 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "Patient token from POST /patient/token, issued by the patient's "
-        "hospital to its own portal backend; names one patient_ref. Opens the patient's "
-        "own audit log, the policy and ledger-wide consistency proofs, nothing else. See "
-        "docs/patient-proofs.md.",
+        "description": "Patient token from the patient's sign-in (POST /patient/oauth/token) "
+        "or minted by the hospital's back end (POST /patient/token); names one patient_ref. "
+        "Opens the patient's own audit log, consents and notifications (writes need scope "
+        "patient/Consent.write and the header X-Medgate-CSRF: 1), the policy and ledger-wide "
+        "consistency proofs, nothing else. See docs/patient-proofs.md, docs/consent.md.",
     },
 }
 
