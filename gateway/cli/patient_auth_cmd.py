@@ -62,9 +62,9 @@ def invite(settings: Settings, system: str, value: str, now: int) -> IssuedInvit
         if ref is None:
             return None
         limiter = GuessLimiter(conf.max_failures, conf.lockout_seconds)
-        invitations = Invitations(
-            SignInTables(store.engine), limiter, conf.invitation_seconds, conf.max_failures
-        )
+        tables = SignInTables(store.engine)
+        tables.purge(now)  # expired invitations, codes and sessions: nothing left to redeem
+        invitations = Invitations(tables, limiter, conf.invitation_seconds, conf.max_failures)
         return invitations.issue(ref, now)
 
 
