@@ -103,7 +103,14 @@ class Notifier:
         return made
 
     async def on_block(self, block: BlockWrite) -> None:
-        await asyncio.to_thread(self.take, block.entries)
+        # A listener's exception would stop the ledger node: a notification store that is down
+        # must not halt the consortium's log. The block is named so an operator can re-read it.
+        try:
+            await asyncio.to_thread(self.take, block.entries)
+        except Exception as exc:
+            _log.error(
+                "notifications of block %d not stored: %s", block.header.height, type(exc).__name__
+            )
 
 
 def summary(note: Notification) -> str:
