@@ -7,6 +7,7 @@ token nor PHI in a URL. Screenshots go to test-artifacts/portal/ (gitignored).""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,7 +79,10 @@ def sign_in(page: Page, c: Consortium) -> list[str]:
     return [body["access_token"], body["refresh_token"]]
 
 
-def test_sign_in_with_an_invitation_code(browser: Browser, c: Consortium) -> None:
+def test_sign_in_with_an_invitation_code(
+    browser: Browser, c: Consortium, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     context = browser.new_context()
     page = context.new_page()
     visited: list[str] = []
@@ -119,6 +123,15 @@ def test_sign_in_with_an_invitation_code(browser: Browser, c: Consortium) -> Non
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     context.close()
+    # Nothing secret in the gateways' log lines: not the invitation, the authorization code
+    # (which did pass through an address, once), nor either token.
+    codes = [u.split("code=", 1)[1].split("&", 1)[0] for u in visited if "?code=" in u]
+    assert codes
+    secrets_ = [issued.code, *codes, tokens["access_token"], tokens["refresh_token"]]
+    ours = [r for r in caplog.records if r.name.startswith(("gateway", "medgate", "uvicorn"))]
+    assert ours  # the request log was captured
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert not [s for s in secrets_ if s in logged]
 
 
 def test_the_timeline_in_words_with_the_break_glass_notice_on_a_phone(
