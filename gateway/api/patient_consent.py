@@ -50,7 +50,7 @@ def _members(exchange: Exchange) -> list[dict[str, str]]:
     return [{"org": m.org, "name": m.name, "role": m.role} for m in found if m.org != own]
 
 
-@router.get("/members", **secured(Scheme.PATIENT, errors=(503,), ok=schemas.MemberList))
+@router.get("/members", **secured(Scheme.PATIENT, errors=(403, 503), ok=schemas.MemberList))
 async def members(exchange: ExchangeDep, _: SessionDep) -> dict[str, Any]:
     """The members a patient may grant a consent to (by name), and the words for purposes and
     resource kinds the portal's consent form offers."""
@@ -59,7 +59,7 @@ async def members(exchange: ExchangeDep, _: SessionDep) -> dict[str, Any]:
     return {"members": found, "purposes": words.PURPOSES, "resource_kinds": kinds}
 
 
-@router.get("/consents", **secured(Scheme.PATIENT, errors=(503,), ok=schemas.ConsentList))
+@router.get("/consents", **secured(Scheme.PATIENT, errors=(403, 503), ok=schemas.ConsentList))
 async def consents(svc: ServicesDep, session: SessionDep, found: ConsentsDep) -> dict[str, Any]:
     """The patient's consents on the ledger (at every custodian), newest first, in words;
     ``revocable`` marks those written at this hospital that are still active."""

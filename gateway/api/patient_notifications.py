@@ -52,7 +52,9 @@ async def notices_of(request: Request) -> Notices:
 NoticesDep = Annotated[Notices, Depends(notices_of)]
 
 
-@router.get("/notifications", **secured(Scheme.PATIENT, errors=(503,), ok=schemas.NotificationList))
+@router.get(
+    "/notifications", **secured(Scheme.PATIENT, errors=(403, 503), ok=schemas.NotificationList)
+)
 async def notifications(session: SessionDep, notices: NoticesDep) -> dict[str, Any]:
     """The patient's notifications, newest first: who accessed their records, when, why and how
     (break-glass or under the notify-patient obligation). No clinical data."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from gateway.api.deps import BearerDep, ServicesDep
 from gateway.errors import ForbiddenError, UnavailableError
@@ -49,9 +49,16 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-async def same_site(request: Request, svc: ServicesDep) -> None:
+async def same_site(
+    request: Request,
+    svc: ServicesDep,
+    csrf: Annotated[
+        str | None,
+        Header(alias=CSRF_HEADER, description="must be `1` (CSRF protection; docs/consent.md)"),
+    ] = None,
+) -> None:
     """403 unless the request carries the CSRF header and, when it says, comes from our origin."""
-    if request.headers.get(CSRF_HEADER) != "1":
+    if csrf != "1":
         raise ForbiddenError(f"the {CSRF_HEADER}: 1 header is required")
     origin = request.headers.get("origin")
     if origin is None:
