@@ -23,7 +23,7 @@ class ConsentGrantRequest(_Doc):
         min_length=1, max_length=20, description="FHIR resource types (Claim, Observation, ...)"
     )
     start: date = Field(description="first day the consent permits (UTC)")
-    end: date = Field(description="the day it ends (UTC, exclusive)")
+    end: date = Field(description="the last day it permits (UTC, inclusive)")
 
 
 class ConsentGranted(_Doc):

@@ -35,7 +35,8 @@ INACTIVE = "inactive"
 
 @dataclass(frozen=True, slots=True)
 class ConsentForm:
-    """What the patient chose: a member, purposes, resource kinds and a period (dates, UTC)."""
+    """What the patient chose: a member, purposes, resource kinds and a period (UTC days, both
+    included: a FHIR date as a period end covers that whole day)."""
 
     grantee: str
     purposes: tuple[str, ...]
@@ -81,8 +82,8 @@ def check_form(form: ConsentForm, store: StateReader, own_org: str) -> None:
     kinds = [t for t in form.resource_types if t not in words.RESOURCE_KINDS or t == "*"]
     if kinds:
         raise BadRequestError(f"unknown kind of record: {', '.join(kinds)}")
-    if form.end <= form.start:
-        raise BadRequestError("the period must end after it starts")
+    if form.end < form.start:
+        raise BadRequestError("the period must not end before it starts")
 
 
 class PatientConsents:

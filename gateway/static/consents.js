@@ -106,7 +106,9 @@ async function loadConsents(token) {
     tdLabelled(tr, "Who may see", c.grantee.name);
     tdLabelled(tr, "For", c.purposes_text.join(", "));
     tdLabelled(tr, "Which records", c.resource_text);
-    tdLabelled(tr, "Period", `${day(c.period.start)} to ${day(c.period.end)}`);
+    // A period's end is the first instant after it (the last day is included): show that day.
+    const last = c.period.end === null ? null : c.period.end - 1;
+    tdLabelled(tr, "Period", `${day(c.period.start)} to ${day(last)}`);
     tdLabelled(tr, "Status", c.status === "revoked" ? "revoked" : c.in_force ? "in force" : "not in force now");
     const action = tdLabelled(tr, "Action");
     if (c.revocable) {

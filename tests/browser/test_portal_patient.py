@@ -205,6 +205,12 @@ def test_grant_then_revoke_a_consent_and_the_insurer_is_denied(
     expect(status).to_have_text("Consent recorded on the ledger.", timeout=WAIT_MS)
     row = page.locator("#consent-list tbody tr").filter(has_text=NAMES[INSURER])
     expect(row).to_contain_text("in force")
+    last = page.locator("#end").input_value()  # the last day permitted is shown as given
+    shown = page.evaluate(
+        "d => new Date(d + 'T12:00:00Z').toLocaleDateString(undefined, {dateStyle: 'medium'})",
+        last,
+    )
+    expect(row).to_contain_text(f"to {shown}")
     shot(page, "consent-granted")
     released = insurer_query(c)
     assert released.status_code == 200, released.text
