@@ -28,6 +28,7 @@ from gateway.errors import (
     NO_STORE,
     BadRequestError,
     GatewayError,
+    NotFoundError,
     OAuthCode,
     OAuthError,
     UnavailableError,
@@ -213,6 +214,7 @@ async def invitation(request: Request) -> Response:
     responses={
         302: {"description": "to the IdP"},
         400: error_response(400),
+        404: error_response(404),
         503: error_response(503),
     },
     openapi_extra={"security": []},
@@ -221,7 +223,7 @@ async def oidc_start(request: Request) -> Response:
     """Start the OIDC authenticator: ``request`` = the handle from the sign-in page."""
     signin = signin_of(request)
     if signin.oidc is None:
-        raise UnavailableError("OIDC sign-in is not configured")
+        raise NotFoundError("OIDC sign-in is not configured on this gateway")
     now = services_of(request).clock()
     handle = request.query_params.get("request", "")
     signin.handles.read(handle, now)
@@ -243,7 +245,9 @@ async def oidc_start(request: Request) -> Response:
     "/oidc/callback",
     responses={
         303: {"description": "to the app with code and state"},
+        400: error_response(400),
         401: error_response(401),
+        404: error_response(404),
         503: error_response(503),
     },
     openapi_extra={"security": []},
@@ -252,7 +256,7 @@ async def oidc_callback(request: Request) -> Response:
     """The IdP's redirect back (``code``, ``state``)."""
     signin = signin_of(request)
     if signin.oidc is None:
-        raise UnavailableError("OIDC sign-in is not configured")
+        raise NotFoundError("OIDC sign-in is not configured on this gateway")
     svc = services_of(request)
     now = svc.clock()
     params = request.query_params
@@ -326,10 +330,16 @@ REVOKE_FORM: dict[str, Any] = {
 }
 
 
-@router.post("/oauth/revoke", **_oauth_doc(REVOKE_FORM, {"description": "revoked (or unknown)"}))
+REVOKED = {
+    "description": "revoked (also for an unknown token): an empty JSON object",
+    "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
+}
+
+
+@router.post("/oauth/revoke", **_oauth_doc(REVOKE_FORM, REVOKED))
 async def revoke(request: Request) -> Response:
     """End the session a refresh token belongs to (RFC 7009: unknown tokens answer 200 too)."""
     signin = signin_of(request)
     form = await _form(request, oauth=True)
     await run_in_threadpool(signin.server.revoke, form)
-    return Response(status_code=200, headers=NO_STORE)
+    return JSONResponse({}, headers=NO_STORE)

@@ -6,12 +6,14 @@ the same secret cannot both win. Secrets are stored as SHA-256 digests only (pkc
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from gateway.store.transactions import transaction
 
@@ -132,7 +134,8 @@ class SignInTables:
 
     def revoke_family(self, family: str) -> None:
         """End a session: its refresh tokens are refused from now on (idempotent)."""
-        with self._tx() as conn:
+        # Two replicas revoking the same session at once: one insert wins, both mean the same.
+        with contextlib.suppress(IntegrityError), self._tx() as conn:
             exists = conn.execute(sa.select(REVOKED).where(REVOKED.c.family == family)).first()
             if exists is None:
                 conn.execute(REVOKED.insert(), [{"family": family}])

@@ -3,8 +3,12 @@ real socket, and every way a code, verifier, redirect or refresh token can be mi
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from gateway.auth import jwt
-from tests.gateway.patientauth.conftest import Hospital
+from tests.gateway.patientauth.conftest import ALICE, Hospital
 from tests.gateway.patientauth.flow import (
     Launch,
     code_with_invitation,
@@ -193,3 +197,23 @@ def test_a_browser_is_shown_the_page_again_with_the_problem(hospital: Hospital) 
     assert answer.headers["content-type"].startswith("text/html")
     assert 'role="alert"' in answer.text
     assert 'name="request"' in answer.text  # the form again, to retype the code
+
+
+def test_no_secret_of_the_flow_reaches_a_log_line(
+    hospital: Hospital, caplog: pytest.LogCaptureFixture
+) -> None:
+    launch = Launch.new(hospital.settings.public_url)
+    invitation = hospital.invite()
+    with caplog.at_level(logging.DEBUG):
+        code = code_with_invitation(hospital.http, launch, invitation)
+        tokens = exchange(hospital.http, launch, code).json()
+        renewed = refresh(hospital.http, tokens["refresh_token"]).json()
+    # The gateway's records (the test's own HTTP client logs its URLs: not the gateway's).
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in server_side)
+    assert "/patient/oauth/token" in logged  # the request lines are there...
+    secrets_seen = [invitation, invitation.replace("-", ""), code, launch.verifier, launch.state]
+    secrets_seen += [tokens["access_token"], tokens["refresh_token"], renewed["refresh_token"]]
+    for secret in secrets_seen:
+        assert secret not in logged  # ...without any secret of the flow
+    assert ALICE not in logged
