@@ -4,8 +4,6 @@ the hospital with claims and an e-mail address, and the helpers the API and brow
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,7 +23,6 @@ from tests.gateway.audit.harness import (
     MRN_SYSTEM,
     RUNNING,
     Consortium,
-    access_body,
     run_async,
 )
 from tests.gateway.serve import serve
@@ -95,20 +92,32 @@ def insurer_query(c: Consortium) -> httpx.Response:
 
 
 def break_glass(c: Consortium) -> str:
-    """A break-glass access to the patient, recorded by the insurer's gateway as custodian of
-    its Coverage (signed with its own key and ordered like any entry); its tx id."""
-    body = access_body(
-        HOSPITAL,
-        "hospital",
-        INSURER,
-        c.ref,
-        purpose="ETREAT",
-        resource_types=["Coverage"],
-        obligations=["audit", "notify-patient"],
-        break_glass=True,
-        decision_digest=hashlib.sha256(secrets.token_bytes(8)).hexdigest(),
+    """A real emergency query: hospital-a's EHR asks, through its own gateway and with the glass
+    broken, for the patient's Observations held by insurer-b (seeded there first; the policy lets
+    a hospital break glass for ETREAT and obliges notify-patient). The custodian records the
+    access on the ledger; its tx id (X-Medgate-Access-Tx)."""
+    auth = {"Authorization": f"Bearer {c.client_token(INSURER)}"}
+    patient = {"resourceType": "Patient", "identifier": [{"system": MRN_SYSTEM, "value": MRN}]}
+    url = c.urls[INSURER]
+    made = httpx.post(f"{url}/fhir/Patient", json=patient, headers=auth | FHIR, timeout=30)
+    assert made.status_code == 201, made.text
+    observation = records.observation(made.json()["id"], 71)
+    made = httpx.post(f"{url}/fhir/Observation", json=observation, headers=auth | FHIR, timeout=30)
+    assert made.status_code == 201, made.text
+    ask = {
+        "custodian": INSURER,
+        "patient": {"system": MRN_SYSTEM, "value": MRN},
+        "purpose": "ETREAT",
+        "resource_types": ["Observation"],
+        "break_glass": True,
+    }
+    hospital = {"Authorization": f"Bearer {c.client_token(HOSPITAL)}"}
+    answer = httpx.post(
+        f"{c.urls[HOSPITAL]}/outbound/query", json=ask, headers=hospital, timeout=60
     )
-    return c.submit(INSURER, "access.record", body)
+    assert answer.status_code == 200, answer.text
+    assert [e["resource"]["resourceType"] for e in answer.json()["entry"]] == ["Observation"]
+    return str(answer.headers["X-Medgate-Access-Tx"])
 
 
 def patient_headers(c: Consortium, *, csrf: bool = True) -> dict[str, str]:

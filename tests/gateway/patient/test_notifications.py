@@ -1,7 +1,8 @@
-"""Notifications: a break-glass access to a patient the hospital holds becomes a notification the
-patient reads (and marks read) through the API, forwarded by e-mail to a real SMTP server and to
-a real webhook that fails once (retried, every attempt recorded); no clinical data in any of it,
-and the e-mail address in no log line. A channel that keeps failing is given up on."""
+"""Notifications: a real break-glass query (hospital-a asks insurer-b for the patient's records
+with the glass broken) about a patient the hospital holds becomes a notification the patient reads
+(and marks read) through the API, forwarded by e-mail to a real SMTP server and to a real webhook
+that fails once (retried, every attempt recorded); no clinical data in any of it, and the e-mail
+address in no log line. A channel that keeps failing is given up on."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_break_glass_is_notified_forwarded_and_marked_read(
     assert note["requester"] == {"org": HOSPITAL, "name": NAMES[HOSPITAL]}
     assert note["purpose_text"] == "emergency treatment"
     assert note["read"] is False
-    assert "Coverage" not in str(note)  # what was accessed is not in a notification
+    assert "Observation" not in str(note)  # what was accessed is not in a notification
 
     wait(lambda: box.messages, "the e-mail")
     to, mail = box.messages[0]
@@ -88,7 +89,7 @@ def test_break_glass_is_notified_forwarded_and_marked_read(
     assert f"{NAMES[HOSPITAL]} accessed your health records" in text
     assert "emergency (break-glass)" in text
     assert "emergency treatment" in text
-    assert "Coverage" not in text
+    assert "Observation" not in text
 
     wait(lambda: len(hook.bodies) >= 2, "the webhook's retry")
     assert hook.bodies[0] == hook.bodies[1]
@@ -96,7 +97,7 @@ def test_break_glass_is_notified_forwarded_and_marked_read(
     assert body["id"] == tx
     assert body["patient_ref"] == c.ref
     assert EMAIL not in str(body)
-    assert "Coverage" not in str(body)
+    assert "Observation" not in str(body)
 
     table = NotificationTable(_engine(c))
     attempts = wait(
