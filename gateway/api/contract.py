@@ -49,10 +49,12 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "Patient token from POST /patient/token, issued by the patient's "
-        "hospital to its own portal backend; names one patient_ref. Opens the patient's "
-        "own audit log, the policy and ledger-wide consistency proofs, nothing else. See "
-        "docs/patient-proofs.md.",
+        "description": "Patient token: from the patient's sign-in at their hospital gateway "
+        "(SMART standalone launch, code + PKCE: /patient/authorize, /patient/oauth/token), or "
+        "minted by the hospital's back end (POST /patient/token, system/PatientToken.write); "
+        "names one patient_ref. Opens the patient's own audit log, the policy, ledger-wide "
+        "consistency proofs and the patient routes its scopes allow, nothing else. See "
+        "docs/patient-sign-in.md and docs/patient-proofs.md.",
     },
 }
 
