@@ -156,8 +156,9 @@ class OidcSettings(_Frozen):
     """The IdP's issuer URL (its `/.well-known/openid-configuration` is read from it)."""
     client_id: str = Field(min_length=1, max_length=256)
     """This gateway's client id at the IdP."""
-    client_secret_path: Path | None = None
-    """File holding the client secret at the IdP (0600); none: a public client (PKCE only)."""
+    client_secret_path: Path
+    """File holding this gateway's client secret at the IdP (0600): the gateway is a
+    confidential client (client_secret_basic), and uses PKCE as well."""
     scope: str = "openid"
     """Scopes asked of the IdP (must include `openid`)."""
     claim: str = Field("sub", min_length=1, max_length=128)
@@ -337,6 +338,9 @@ def check_secrets(settings: Settings) -> None:
         if client.jwks_path is not None and not client.jwks_path.is_file():
             raise ConfigError(f"clients.{client.client_id}", f"JWKS missing: {client.jwks_path}")
     _check_patient_key(settings.keys.patient_key)
+    oidc = settings.patient_auth.oidc
+    if oidc is not None and not oidc.client_secret_path.is_file():
+        raise ConfigError("patient_auth.oidc.client_secret_path", "file missing")
     for name in ("url", "ledger_url"):
         password = make_url(getattr(settings.storage, name)).password
         if password is not None and str(password).lower() in PLACEHOLDERS:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.api.contract import OAUTH_ERROR_REF, error_response
+from gateway.api import patient_auth_docs as docs
 from gateway.api.deps import Services, services_of
 from gateway.auth.keys import load_p256_private
 from gateway.errors import (
@@ -72,17 +70,6 @@ def signin_of(request: Request) -> PatientSignIn:
     return found
 
 
-class SessionToken(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    access_token: str = Field(description="patient token (ES256 JWT, aud <public_url>/patient)")
-    token_type: str = Field(description="Bearer")
-    expires_in: int = Field(description="seconds (patient_auth.access_seconds)")
-    scope: str = Field(description="the granted scopes, space-separated")
-    refresh_token: str = Field(description="single use; a new one comes with every answer")
-    patient: str = Field(description="the patient context: the patient's patient_ref")
-    patient_ref: str
-
-
 def _query(request: Request) -> dict[str, str]:
     pairs = list(request.query_params.multi_items())
     params = dict(pairs)
@@ -125,18 +112,7 @@ def _page_error(request: Request, exc: GatewayError) -> Response:
     raise exc
 
 
-AUTHORIZE_DOC: dict[str, Any] = {
-    "openapi_extra": {"security": []},
-    "responses": {
-        200: {"description": "the sign-in page (HTML)", "content": {"text/html": {}}},
-        302: {"description": "refusal sent back to the app: redirect_uri?error=...&state=..."},
-        400: error_response(400),
-        503: error_response(503),
-    },
-}
-
-
-@router.get("/authorize", **AUTHORIZE_DOC)
+@router.get("/authorize", **docs.AUTHORIZE_DOC)
 def authorize(request: Request) -> Response:
     """SMART standalone launch: ``response_type=code``, ``client_id``, ``redirect_uri``,
     ``scope`` (patient/*.read, ...), ``state``, ``code_challenge`` (S256),
@@ -153,29 +129,9 @@ def authorize(request: Request) -> Response:
     return page.sign_in(signin.org, handle, signin.authenticators, signin.redirect_targets())
 
 
-INVITATION_FORM: dict[str, Any] = {
-    "type": "object",
-    "required": ["request", "code"],
-    "properties": {
-        "request": {"type": "string", "description": "the handle from the sign-in page"},
-        "code": {"type": "string", "description": "the invitation code, as printed"},
-    },
-}
-
-
-def _form_doc(form: dict[str, Any], *statuses: int) -> dict[str, Any]:
-    responses: dict[int | str, Any] = {s: error_response(s) for s in statuses}
-    responses[303] = {"description": "to the app's redirect_uri with code and state"}
-    return {
-        "responses": responses,
-        "openapi_extra": {
-            "security": [],
-            "requestBody": {"required": True, "content": {FORM: {"schema": form}}},
-        },
-    }
-
-
-@router.post("/authorize/invitation", **_form_doc(INVITATION_FORM, 400, 401, 415, 429, 503))
+@router.post(
+    "/authorize/invitation", **docs.form_doc(docs.INVITATION_FORM, 400, 401, 415, 429, 503)
+)
 async def invitation(request: Request) -> Response:
     """Sign in with an invitation code (single use; wrong attempts are limited per client
     address and per code: 429 with Retry-After once locked out)."""
@@ -211,13 +167,7 @@ async def invitation(request: Request) -> Response:
 
 @router.get(
     "/authorize/oidc",
-    responses={
-        302: {"description": "to the IdP"},
-        400: error_response(400),
-        404: error_response(404),
-        503: error_response(503),
-    },
-    openapi_extra={"security": []},
+    **docs.OIDC_START_DOC,
 )
 async def oidc_start(request: Request) -> Response:
     """Start the OIDC authenticator: ``request`` = the handle from the sign-in page."""
@@ -243,14 +193,7 @@ async def oidc_start(request: Request) -> Response:
 
 @router.get(
     "/oidc/callback",
-    responses={
-        303: {"description": "to the app with code and state"},
-        400: error_response(400),
-        401: error_response(401),
-        404: error_response(404),
-        503: error_response(503),
-    },
-    openapi_extra={"security": []},
+    **docs.OIDC_CALLBACK_DOC,
 )
 async def oidc_callback(request: Request) -> Response:
     """The IdP's redirect back (``code``, ``state``)."""
@@ -278,38 +221,11 @@ async def oidc_callback(request: Request) -> Response:
     return response
 
 
-TOKEN_FORM: dict[str, Any] = {
-    "type": "object",
-    "required": ["grant_type", "client_id"],
-    "properties": {
-        "grant_type": {"enum": ["authorization_code", "refresh_token"]},
-        "client_id": {"type": "string"},
-        "code": {"type": "string", "description": "authorization_code grant"},
-        "redirect_uri": {"type": "string", "description": "authorization_code grant"},
-        "code_verifier": {"type": "string", "description": "authorization_code grant (PKCE)"},
-        "refresh_token": {"type": "string", "description": "refresh_token grant (single use)"},
-    },
-}
-
-
-def _oauth_doc(form: dict[str, Any], ok: dict[str, Any]) -> dict[str, Any]:
-    refusal = {"content": {"application/json": {"schema": {"$ref": OAUTH_ERROR_REF}}}}
-    return {
-        "responses": {
-            200: ok,
-            400: {"description": "invalid_request, invalid_grant, ...", **refusal},
-            401: {"description": "invalid_client (unknown client_id)", **refusal},
-        },
-        "openapi_extra": {
-            "security": [],
-            "requestBody": {"required": True, "content": {FORM: {"schema": form}}},
-        },
-    }
-
-
 @router.post(
     "/oauth/token",
-    **_oauth_doc(TOKEN_FORM, {"description": "a session's tokens", "model": SessionToken}),
+    **docs.oauth_doc(
+        docs.TOKEN_FORM, {"description": "a session's tokens", "model": docs.SessionToken}
+    ),
 )
 async def token(request: Request) -> JSONResponse:
     """Code for tokens (with the PKCE verifier), or a refresh token for new ones."""
@@ -323,20 +239,7 @@ async def token_response(request: Request, form: dict[str, str]) -> JSONResponse
     return JSONResponse(body, headers=NO_STORE)
 
 
-REVOKE_FORM: dict[str, Any] = {
-    "type": "object",
-    "required": ["token", "client_id"],
-    "properties": {"token": {"type": "string"}, "client_id": {"type": "string"}},
-}
-
-
-REVOKED = {
-    "description": "revoked (also for an unknown token): an empty JSON object",
-    "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}},
-}
-
-
-@router.post("/oauth/revoke", **_oauth_doc(REVOKE_FORM, REVOKED))
+@router.post("/oauth/revoke", **docs.oauth_doc(docs.REVOKE_FORM, docs.REVOKED))
 async def revoke(request: Request) -> Response:
     """End the session a refresh token belongs to (RFC 7009: unknown tokens answer 200 too)."""
     signin = signin_of(request)

@@ -18,10 +18,10 @@ from authlib.integrations.base_client import OAuthError as AuthlibOAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 from joserfc.errors import JoseError as JoserfcError
 
-from gateway.errors import AuthError, UnavailableError
+from gateway.errors import AuthError, ConfigError, UnavailableError
 from gateway.patientauth import pkce
 from gateway.patientauth.tables import OIDC_STATES, SignInTables
-from gateway.settings import OidcSettings
+from gateway.settings import PLACEHOLDERS, OidcSettings
 
 STATE_SECONDS = 600
 COOKIE = "medgate_oidc_state"
@@ -42,8 +42,17 @@ class OidcIdentity:
     """The configured claim's value: the patient's identifier value."""
 
 
-def _secret(path: Path | None) -> str | None:
-    return None if path is None else path.read_text(encoding="utf-8").strip()
+def _secret(path: Path) -> str:
+    """The client secret; ConfigError when the file is missing or empty."""
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError("patient_auth.oidc.client_secret_path", f"cannot read: {exc}") from exc
+    if not secret or secret.lower() in PLACEHOLDERS:
+        raise ConfigError(
+            "patient_auth.oidc.client_secret_path", "the secret is empty or a placeholder"
+        )
+    return secret
 
 
 class OidcFederation:
@@ -62,7 +71,7 @@ class OidcFederation:
             client_kwargs={
                 "scope": settings.scope,
                 "code_challenge_method": "S256",
-                "token_endpoint_auth_method": "client_secret_basic" if secret else "none",
+                "token_endpoint_auth_method": "client_secret_basic",
                 "timeout": 10,
             },
         )

@@ -109,11 +109,13 @@ class PatientAuthServer:
         if row is None or not hmac.compare_digest(str(row["client_id"]), client_id):
             raise _invalid_grant("unknown refresh token")
         family = str(row["family"])
+        # Revoked first, then spent: of two racing uses exactly one wins, and the loser's reuse
+        # still revokes the session (the winner's new refresh token included).
+        if self._tables.revoked(family):
+            raise _invalid_grant("the session was revoked")
         if not self._tables.use_once(REFRESH, digest):
             self._tables.revoke_family(family)
             raise _invalid_grant("refresh token already used; the session is revoked")
-        if self._tables.revoked(family):
-            raise _invalid_grant("the session was revoked")
         if int(row["expires_at"]) <= now:
             raise _invalid_grant("the session expired; sign in again")
         return self._answer(row, family, int(row["expires_at"]), now)

@@ -29,11 +29,10 @@ import orjson
 
 from gateway.auth import jwt
 from gateway.auth.keys import kid_of, load_p256_private
-from gateway.cli.patient_auth_cmd import invite
 from gateway.demo.synthetic import MRN_SYSTEM
 from gateway.identity.pseudonym import load_patient_key
 from gateway.settings import Settings
-from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange
+from tests.gateway.patientauth.flow import signed_in
 from tests.support.demo import MEMBERS, ServingDemo
 
 BLOCK = re.compile(r"^```(http|http-response|python)\n(.*?)^```", re.S | re.M)
@@ -95,13 +94,8 @@ class Runner:
 
     def sign_in_patient(self, value: str = "MRN-0001") -> str:
         settings = Settings.load(self.demo.root / "hospital-a" / "medgate.toml")
-        issued = invite(settings, MRN_SYSTEM, value, int(time.time()))
-        assert issued is not None
         with httpx.Client(base_url=self.demo.url("hospital-a"), timeout=30) as http:
-            launch = Launch.new(settings.public_url)
-            answer = exchange(http, launch, code_with_invitation(http, launch, issued.code))
-        assert answer.status_code == 200, answer.text
-        token: str = answer.json()["access_token"]
+            token: str = signed_in(http, settings, MRN_SYSTEM, value)["access_token"]
         return token
 
     def localized(self, text: str) -> str:

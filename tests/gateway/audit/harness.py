@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import httpx
 
 from gateway.auth import jwt
-from gateway.cli.patient_auth_cmd import invite
 from gateway.demo.consortium import patient_key
 from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.files import load_private_key
@@ -36,7 +35,7 @@ from ledger.ordering.solo import SoloOrdering
 from ledger.signing import kid_of
 from tests.e2e.gateways import free_base_port
 from tests.gateway.member import token_form
-from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange
+from tests.gateway.patientauth.flow import signed_in
 from tests.gateway.serve import serve
 
 T = TypeVar("T")
@@ -91,15 +90,9 @@ class Consortium:
     def patient_token(self, value: str = MRN) -> str:
         """A patient token the way a patient gets one: an invitation code from the hospital,
         then the portal's sign-in (authorization code + PKCE)."""
-        settings = self.settings["hospital-a"]
-        issued = invite(settings, MRN_SYSTEM, value, int(time.time()))
-        assert issued is not None, "hospital-a holds no such patient"
         with httpx.Client(base_url=self.urls["hospital-a"], timeout=30) as http:
-            launch = Launch.new(settings.public_url)
-            code = code_with_invitation(http, launch, issued.code)
-            answer = exchange(http, launch, code)
-        assert answer.status_code == 200, answer.text
-        token: str = answer.json()["access_token"]
+            session = signed_in(http, self.settings["hospital-a"], MRN_SYSTEM, value)
+        token: str = session["access_token"]
         return token
 
     def hold_patient(self, value: str) -> None:

@@ -15,7 +15,13 @@ from gateway.demo.consortium import patient_key
 from gateway.identity.pseudonym import patient_ref
 from tests.gateway.audit.harness import MRN, MRN_SYSTEM, Consortium
 from tests.gateway.member import new_key
-from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange, refresh
+from tests.gateway.patientauth.flow import (
+    Launch,
+    code_with_invitation,
+    exchange,
+    refresh,
+    signed_in,
+)
 
 OTHER = "MRN-9999"
 
@@ -27,15 +33,8 @@ def two(consortium: Consortium) -> Consortium:
 
 
 def _session(c: Consortium, value: str) -> dict[str, str]:
-    settings = c.settings["hospital-a"]
-    issued = invite(settings, MRN_SYSTEM, value, int(time.time()))
-    assert issued is not None
     with httpx.Client(base_url=c.urls["hospital-a"], timeout=30) as http:
-        launch = Launch.new(settings.public_url)
-        answer = exchange(http, launch, code_with_invitation(http, launch, issued.code))
-    assert answer.status_code == 200, answer.text
-    body: dict[str, str] = answer.json()
-    return body
+        return signed_in(http, c.settings["hospital-a"], MRN_SYSTEM, value)
 
 
 def _audit(c: Consortium, token: str, **params: str) -> httpx.Response:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from gateway.cli.patient_auth_cmd import invite
 from gateway.patientauth.pkce import s256
+from gateway.settings import Settings
 
 PORTAL = "medgate-portal"
 SCOPE = "launch/patient patient/*.read patient/Consent.write"
@@ -87,3 +91,15 @@ def exchange(http: httpx.Client, launch: Launch, code: str, **override: str) -> 
 def refresh(http: httpx.Client, token: str, client_id: str = PORTAL) -> httpx.Response:
     form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": token}
     return http.post("/patient/oauth/token", data=form)
+
+
+def signed_in(http: httpx.Client, settings: Settings, system: str, value: str) -> dict[str, Any]:
+    """A patient's session at the gateway ``http`` reaches (its settings: ``settings``): the
+    hospital issues an invitation (wall clock), the portal signs in with it (code + PKCE)."""
+    issued = invite(settings, system, value, int(time.time()))
+    assert issued is not None, "the hospital holds no such patient"
+    launch = Launch.new(settings.public_url)
+    answer = exchange(http, launch, code_with_invitation(http, launch, issued.code))
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from gateway.auth import jwt
+from gateway.errors import ConfigError
 from gateway.identity.pseudonym import load_patient_key, patient_ref
+from gateway.settings import Settings
 from tests.gateway.member import Member
 from tests.gateway.patientauth.conftest import ALICE, MRN_SYSTEM, Hospital
 from tests.gateway.patientauth.flow import Launch, authorize, exchange, query_of
@@ -26,14 +28,14 @@ USERS = [
 ]
 
 
-def _settings(issuer: str) -> str:
+def _settings(issuer: str, client_id: str, secret_line: str) -> str:
     return f"""
 [patient_auth]
 authenticators = ["invitation", "oidc"]
 [patient_auth.oidc]
 issuer = "{issuer}"
-client_id = "medgate-hospital-a"
-client_secret_path = "keys/idp-client.secret"
+client_id = "{client_id}"
+{secret_line}
 claim = "mrn"
 identifier_system = "{MRN_SYSTEM}"
 label = "Sign in with your hospital account"
@@ -42,11 +44,14 @@ label = "Sign in with your hospital account"
 
 @pytest.fixture
 def federated(hospital_with: Callable[[str], Hospital], member: Member) -> Iterator[Hospital]:
+    """The gateway as a confidential client of the IdP (client_secret_basic; the provider
+    accepts an unregistered client id with any secret)."""
     secret = member.config.parent / "keys" / "idp-client.secret"
     secret.write_text(secrets.token_urlsafe(32), encoding="utf-8")
     secret.chmod(0o600)
     with running_idp(USERS) as issuer:
-        yield hospital_with(_settings(issuer))
+        line = 'client_secret_path = "keys/idp-client.secret"'
+        yield hospital_with(_settings(issuer, "medgate-hospital-a", line))
 
 
 def _at_idp(http: httpx.Client, launch: Launch, user: str) -> httpx.Response:
@@ -111,3 +116,11 @@ def test_unknown_or_unmapped_patients_are_refused(federated: Hospital) -> None:
     assert unmapped.status_code == 401, unmapped.text
     forged = http.get("/patient/oidc/callback", params={"code": "x", "state": "y"})
     assert forged.status_code == 401
+
+
+def test_a_missing_idp_secret_is_refused_at_load(member: Member) -> None:
+    with member.config.open("a", encoding="utf-8") as out:
+        out.write(_settings("https://idp.example", "gw", 'client_secret_path = "keys/none"'))
+    with pytest.raises(ConfigError) as refused:
+        Settings.load(member.config)
+    assert refused.value.field == "patient_auth.oidc.client_secret_path"
