@@ -21,6 +21,9 @@ from gateway.api import (
     openapi,
     outbound,
     patient,
+    patient_auth,
+    patient_consent,
+    patient_notifications,
     policy,
 )
 from gateway.api.bodylimit import BodyLimit
@@ -39,6 +42,7 @@ from gateway.requestlog import RequestLog
 from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
+from gateway.services.notices import open_notices
 from gateway.services.patient_tokens import PatientTokens
 from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
@@ -170,6 +174,15 @@ def create_app(
         app.include_router(module.router)
     app.include_router(governance.router)
     app.include_router(patient.portal_router)
+    app.include_router(patient_consent.router)
+    app.include_router(patient_notifications.router)
+    if ledger is not None:
+        # Registered before the node starts: every block it commits is seen (the catch-up too).
+        notices = open_notices(settings.notifications, fhir_store, ledger.store, ledger.clock_ms)
+        ledger.on_block(notices.notifier.on_block)
+        app.state.notices = notices
+    # After the exchange's router: its lifespan opens the patient index this one reuses.
+    app.include_router(patient_auth.router)
     app.include_router(docs_ui.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)

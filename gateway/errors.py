@@ -123,6 +123,13 @@ class InvalidResourceError(GatewayError):
 class RateLimitedError(GatewayError):
     status, code = 429, "throttled"
 
+    def __init__(self, diagnostics: str, *, retry_after: int | None = None) -> None:
+        super().__init__(diagnostics)
+        self.retry_after = retry_after
+
+    def headers(self) -> Mapping[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
 
 class UnavailableError(GatewayError):
     status, code = 503, "transient"

@@ -22,6 +22,10 @@ class SmartConfiguration(_Doc):
     token_endpoint_auth_signing_alg_values_supported: list[str]
     scopes_supported: list[str]
     capabilities: list[str]
+    authorization_endpoint: str
+    revocation_endpoint: str
+    response_types_supported: list[str]
+    code_challenge_methods_supported: list[str]
 
 
 class TokenResponse(_Doc):
@@ -140,6 +144,9 @@ class PatientAudit(_Doc):
     entries: list[dict[str, Any]]
     pending: int
     note: str
+    cosigners: list[dict[str, str]] = Field(
+        default_factory=list, description="the checkpoint's cosigners: org and registered name"
+    )
 
 
 class PolicyInForce(_Doc):

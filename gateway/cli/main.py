@@ -15,6 +15,7 @@ from gateway.cli import (
     init_cmd,
     ledger_cmd,
     member_cmd,
+    patient_auth_cmd,
     patient_cmd,
     serve_cmd,
     sign_cmd,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sign_cmd.register(commands)
     deploy_cmd.register(commands)
     governance_cmd.register(commands)
+    patient_auth_cmd.register(commands)
     return parser
 
 

@@ -41,6 +41,8 @@ class MemberSpec:
     org: str
     role: str
     post_quantum: bool = False
+    name: str | None = None
+    """The display name in the member registry (patients see it); the org id when None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def create_consortium(
     created = []
     for offset, spec in enumerate(members):
         url = (urls or {}).get(spec.org) or f"http://127.0.0.1:{chosen[offset]}"
-        new = NewMember(spec.org, spec.role, url, post_quantum=spec.post_quantum)
+        new = NewMember(spec.org, spec.role, url, post_quantum=spec.post_quantum, name=spec.name)
         cards.append(generate_member(root / spec.org, new, not_before, genesis=SHARED_GENESIS))
         created.append(CreatedMember(spec.org, spec.role, url, root / spec.org / "medgate.toml"))
         narrate(
