@@ -2,7 +2,7 @@
 
 GET  /patient/authorize              the sign-in page (validates the authorization request)
 POST /patient/authorize/invitation   an invitation code; 303 to the app with code + state
-GET  /patient/authorize/oidc         off to the hospital's IdP (OIDC authenticator)
+POST /patient/authorize/oidc         off to the hospital's IdP (OIDC authenticator)
 GET  /patient/oidc/callback          back from the IdP; 303 to the app with code + state
 POST /patient/oauth/token            authorization_code and refresh_token grants (also /auth/token)
 POST /patient/oauth/revoke           end a session by its refresh token (RFC 7009)
@@ -165,20 +165,19 @@ async def invitation(request: Request) -> Response:
     return RedirectResponse(location, 303, headers=NO_STORE)
 
 
-@router.get(
-    "/authorize/oidc",
-    **docs.OIDC_START_DOC,
-)
+@router.post("/authorize/oidc", **docs.OIDC_START_DOC)
 async def oidc_start(request: Request) -> Response:
     """Start the OIDC authenticator: ``request`` = the handle from the sign-in page."""
     signin = signin_of(request)
     if signin.oidc is None:
         raise NotFoundError("OIDC sign-in is not configured on this gateway")
     now = services_of(request).clock()
-    handle = request.query_params.get("request", "")
+    # A form post, not a link: the request handle stays out of URLs (and histories, logs).
+    handle = (await _form(request, oauth=False)).get("request", "")
     signin.handles.read(handle, now)
     login = await signin.oidc.start(handle, now)
-    response = RedirectResponse(login.url, 302, headers=NO_STORE)
+    # 303: the browser follows with a GET to the IdP.
+    response = RedirectResponse(login.url, 303, headers=NO_STORE)
     response.set_cookie(
         COOKIE,
         login.state,

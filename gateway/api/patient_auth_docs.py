@@ -100,12 +100,26 @@ REVOKED = {
 
 OIDC_START_DOC: dict[str, Any] = {
     "responses": {
-        302: {"description": "to the IdP"},
+        303: {"description": "to the IdP's authorization endpoint"},
         400: error_response(400),
         404: error_response(404),
         503: error_response(503),
     },
-    "openapi_extra": {"security": []},
+    "openapi_extra": {
+        "security": [],
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["request"],
+                        "properties": {"request": {"type": "string"}},
+                    }
+                }
+            },
+        },
+    },
 }
 OIDC_CALLBACK_DOC: dict[str, Any] = {
     "responses": {

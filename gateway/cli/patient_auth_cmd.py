@@ -38,6 +38,13 @@ def register(commands: Any) -> None:
     invite.add_argument("--system", default=MRN_SYSTEM, help="the identifier's system")
     invite.add_argument("--config", type=Path, required=True, help="the hospital's medgate.toml")
     invite.set_defaults(run=run_invite)
+    revoke = actions.add_parser(
+        "revoke", help="end every sign-in session of a patient and void their unused codes"
+    )
+    revoke.add_argument("identifier", help="the patient's identifier value, e.g. MRN-0001")
+    revoke.add_argument("--system", default=MRN_SYSTEM, help="the identifier's system")
+    revoke.add_argument("--config", type=Path, required=True, help="the hospital's medgate.toml")
+    revoke.set_defaults(run=run_revoke)
 
 
 @contextmanager
@@ -88,4 +95,29 @@ def run_invite(args: argparse.Namespace) -> int:
     print(f"invitation code: {issued.code}")
     print(f"sign in at:      {settings.public_url}{PORTAL_PATH}")
     print(f"expires:         {expires} (single use)")
+    return 0
+
+
+def revoke(settings: Settings, system: str, value: str) -> int:
+    """End the patient's sessions and void their unused invitations; the sessions ended."""
+    key = load_patient_key(settings.keys.patient_key.read_bytes())
+    store = FhirStore.from_url(settings.storage.url)
+    try:
+        return SignInTables(store.engine).revoke_patient(patient_ref(key, system, value))
+    finally:
+        store.close()
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load(args.config)
+    except ConfigError as exc:
+        print(f"patient revoke: {exc}", file=sys.stderr)
+        return 2
+    try:
+        ended = revoke(settings, args.system, args.identifier)
+    except GatewayError as exc:
+        print(f"patient revoke: {exc.diagnostics}", file=sys.stderr)
+        return 1
+    print(f"sessions ended: {ended}; unused invitation codes voided")
     return 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from urllib.parse import quote
 
 from gateway.settings import PatientAuthSettings
 
@@ -40,8 +39,11 @@ def _invitation(handle: str) -> str:
 
 def _oidc(label: str) -> Callable[[str], str]:
     def render(handle: str) -> str:
-        href = f"{OIDC_PATH}?request={quote(handle, safe='')}"
-        return f'<p><a id="oidc" href="{escape(href)}">{escape(label)}</a></p>'
+        return (
+            f'<form method="post" action="{OIDC_PATH}">'
+            f'<input type="hidden" name="request" value="{escape(handle)}">'
+            f'<button type="submit" id="oidc">{escape(label)}</button></form>'
+        )
 
     return render
 

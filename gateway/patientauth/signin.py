@@ -56,7 +56,11 @@ class PatientSignIn:
         return bool(self.patients.local_ids(ref))
 
     def redirect_targets(self) -> tuple[str, ...]:
-        return tuple(u for c in self.server.clients.values() for u in c.redirect_uris)
+        """Where a sign-in form's submission may end up (the page's CSP form-action): the apps'
+        redirect URIs and, with OIDC, the IdP (its authorization endpoint is on the issuer's
+        origin)."""
+        apps = tuple(u for c in self.server.clients.values() for u in c.redirect_uris)
+        return apps if self.oidc is None else (*apps, self.oidc.settings.issuer)
 
 
 def open_sign_in(

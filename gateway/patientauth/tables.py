@@ -140,6 +140,22 @@ class SignInTables:
             if exists is None:
                 conn.execute(REVOKED.insert(), [{"family": family}])
 
+    def revoke_patient(self, patient_ref: str) -> int:
+        """End every session of the patient and void their unused invitations (a lost phone,
+        a code sent to the wrong address); the number of sessions ended."""
+        query = sa.select(REFRESH.c.family).where(REFRESH.c.patient_ref == patient_ref).distinct()
+        with self._tx() as conn:
+            families = [str(r.family) for r in conn.execute(query)]
+            conn.execute(
+                INVITATIONS.update()
+                .where(INVITATIONS.c.patient_ref == patient_ref, INVITATIONS.c.used == 0)
+                .values(used=1)
+            )
+        ended = [f for f in families if not self.revoked(f)]
+        for family in ended:
+            self.revoke_family(family)
+        return len(ended)
+
     def revoked(self, family: str) -> bool:
         with self._tx() as conn:
             return (

@@ -4,6 +4,7 @@ code that the app exchanges (a wrong code first shows the problem on the page)."
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -20,14 +21,19 @@ from tests.gateway.conftest import fetch_token
 from tests.gateway.member import ManualClock, write_member
 from tests.gateway.patientauth.conftest import ALICE, MRN_SYSTEM, add_patient
 from tests.gateway.patientauth.flow import Launch, exchange, query_of
+from tests.gateway.patientauth.idp import User, running_idp
 from tests.gateway.serve import serve
 from tests.support.ports import free_ports
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[str, Settings, ManualClock]]:
+def _serve(tmp_path: Path, extra: str = "") -> Iterator[tuple[str, Settings, ManualClock]]:
     port = free_ports(1)[0]
     member = write_member(tmp_path, public_url=f"http://127.0.0.1:{port}")
+    if extra:
+        secret = member.config.parent / "keys" / "idp.secret"
+        secret.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        with member.config.open("a", encoding="utf-8") as out:
+            out.write(extra)
     settings, clock = Settings.load(member.config), ManualClock()
     with (
         serve(create_app(settings, clock=clock), port) as base,
@@ -35,6 +41,28 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, Settings, ManualClock]]:
     ):
         add_patient(http, fetch_token(http, member, clock.now), ALICE)
         yield base, settings, clock
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[tuple[str, Settings, ManualClock]]:
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def federated(tmp_path: Path) -> Iterator[tuple[str, Settings, ManualClock]]:
+    with running_idp([User(sub="alice@hospital", claims={"mrn": ALICE})]) as issuer:
+        extra = f"""
+[patient_auth]
+authenticators = ["invitation", "oidc"]
+[patient_auth.oidc]
+issuer = "{issuer}"
+client_id = "medgate-hospital-a"
+client_secret_path = "keys/idp.secret"
+claim = "mrn"
+identifier_system = "{MRN_SYSTEM}"
+label = "Sign in with your hospital account"
+"""
+        yield from _serve(tmp_path, extra)
 
 
 def test_sign_in_with_an_invitation_code_in_chromium(
@@ -69,6 +97,30 @@ def test_sign_in_with_an_invitation_code_in_chromium(
     page.screenshot(path=str(tmp_path / "after-sign-in.png"), full_page=True)
     assert (tmp_path / "after-sign-in.png").stat().st_size > 1000
     page.close()
+    assert violations == []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tokens = exchange(http, launch, back["code"])
+    assert tokens.status_code == 200, tokens.text
+
+
+@pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
+def test_sign_in_through_the_hospital_idp_in_chromium(
+    browser: Browser, federated: tuple[str, Settings, ManualClock]
+) -> None:
+    base, settings, _ = federated
+    launch = Launch.new(settings.public_url)
+    page = browser.new_page()
+    violations: list[str] = []
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
+    page.goto(f"{base}/patient/authorize?{urlencode(launch.params())}")
+    page.get_by_role("button", name="Sign in with your hospital account").click()
+    page.get_by_role("button", name="alice@hospital").click()  # the IdP's login page
+    page.wait_for_url(f"{settings.public_url}/portal?*", timeout=WAIT_MS)
+    back = query_of(page.url)
+    page.close()
+    assert back["state"] == launch.state
     assert violations == []
     with httpx.Client(base_url=base, timeout=30) as http:
         tokens = exchange(http, launch, back["code"])

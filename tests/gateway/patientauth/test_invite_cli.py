@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 
 from tests.gateway.patientauth.conftest import ALICE, MRN_SYSTEM, Hospital
-from tests.gateway.patientauth.flow import Launch, code_with_invitation, exchange
+from tests.gateway.patientauth.flow import (
+    Launch,
+    authorize,
+    code_with_invitation,
+    exchange,
+    refresh,
+)
 
 CODE = re.compile(r"^invitation code: ((?:[A-Z2-9]{4}-){5}[A-Z2-9]{4})$", re.M)
 
@@ -47,3 +53,32 @@ def test_unknown_patients_and_bad_configs_are_refused(hospital: Hospital, tmp_pa
     missing = _invite(tmp_path / "nowhere.toml", ALICE)
     assert missing.returncode == 2
     assert "patient invite:" in missing.stderr
+
+
+def test_revoke_ends_every_session_and_voids_unused_codes(hospital: Hospital) -> None:
+    http, public = hospital.http, hospital.settings.public_url
+    sessions = []
+    for _ in range(2):
+        launch = Launch.new(public)
+        code = code_with_invitation(http, launch, hospital.invite())
+        sessions.append(exchange(http, launch, code).json()["refresh_token"])
+    unused = hospital.invite()
+    cmd = [sys.executable, "-m", "gateway.cli.main", "patient", "revoke", "--config"]
+    done = subprocess.run(
+        [*cmd, str(hospital.member.config), "--system", MRN_SYSTEM, ALICE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sessions ended: 2" in done.stdout
+    for token in sessions:
+        answer = refresh(http, token)
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "invalid_grant"
+    refused = http.post(
+        "/patient/authorize/invitation",
+        data={"request": authorize(http, Launch.new(public)), "code": unused},
+    )
+    assert refused.status_code == 401

@@ -57,8 +57,8 @@ def federated(hospital_with: Callable[[str], Hospital], member: Member) -> Itera
 def _at_idp(http: httpx.Client, launch: Launch, user: str) -> httpx.Response:
     """Start the OIDC sign-in, log in at the IdP as ``user``; the IdP's redirect back."""
     handle = authorize(http, launch)
-    start = http.get("/patient/authorize/oidc", params={"request": handle})
-    assert start.status_code == 302, start.text
+    start = http.post("/patient/authorize/oidc", data={"request": handle})
+    assert start.status_code == 303, start.text
     idp_url = start.headers["location"]
     params = query_of(idp_url)
     assert params["code_challenge_method"] == "S256"
