@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from gateway.app import create_app
 from gateway.cli.patient_auth_cmd import invite
@@ -65,6 +65,15 @@ label = "Sign in with your hospital account"
         yield from _serve(tmp_path, extra)
 
 
+def _act_as_the_app(page: Page) -> None:
+    """This test is the app: it reads the redirect itself, so the real portal's script (which
+    exchanges the code and clears the address at once) does not run at the redirect URI."""
+    page.route(
+        "**/portal/portal.js",
+        lambda route: route.fulfill(status=200, content_type="text/javascript", body=""),
+    )
+
+
 def test_sign_in_with_an_invitation_code_in_chromium(
     browser: Browser, gateway: tuple[str, Settings, ManualClock], tmp_path: Path
 ) -> None:
@@ -77,12 +86,7 @@ def test_sign_in_with_an_invitation_code_in_chromium(
     page.on(
         "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
     )
-    # This test is the app: it reads the redirect itself, so the real portal's script (which
-    # exchanges the code and clears the address at once) does not run at the redirect URI.
-    page.route(
-        "**/portal/portal.js",
-        lambda route: route.fulfill(status=200, content_type="text/javascript", body=""),
-    )
+    _act_as_the_app(page)
     page.goto(f"{base}/patient/authorize?{urlencode(launch.params())}")
     field = page.get_by_label("Invitation code from the hospital")
     field.focus()
@@ -114,6 +118,7 @@ def test_sign_in_through_the_hospital_idp_in_chromium(
     page.on(
         "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
     )
+    _act_as_the_app(page)
     page.goto(f"{base}/patient/authorize?{urlencode(launch.params())}")
     page.get_by_role("button", name="Sign in with your hospital account").click()
     page.get_by_role("button", name="alice@hospital").click()  # the IdP's login page
