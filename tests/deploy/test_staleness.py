@@ -122,6 +122,9 @@ def _stale(answer: httpx.Response) -> str:
 
 
 @pytest.mark.e2e
+# nats-py, reconnecting while every server is down, can drop a half-open connection attempt's
+# StreamWriter without closing it; garbage collection then warns. Not ours, and not a lost write.
+@pytest.mark.filterwarnings("ignore:unclosed <StreamWriter:ResourceWarning")
 def test_a_cut_off_gateway_refuses_to_release_past_the_bound_and_serves_after_heal(
     tmp_path: Path,
 ) -> None:
