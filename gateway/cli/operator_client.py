@@ -8,7 +8,6 @@ gateway signs governance messages itself.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.auth import jwt
-from gateway.auth.keys import kid_of, load_p256_private
+from gateway.auth.client_assertion import client_credentials_form
+from gateway.auth.keys import load_p256_private
 from gateway.auth.scopes import parse_all
 from gateway.settings import Settings
 
@@ -86,21 +85,10 @@ class OperatorClient:
             raise OperatorError(f"cannot reach the gateway at {self.base_url}: {exc}") from exc
 
     async def _token(self, session: aiohttp.ClientSession) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": f"{self.base_url}/auth/token",
-            "iat": now,
-            "exp": now + 60,
-            "jti": secrets.token_urlsafe(16),
-        }
-        form = {
-            "grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": jwt.sign(claims, self._key, kid_of(self._key.public_key())),
-            "scope": OPERATOR_SCOPES,
-        }
+        token_url = f"{self.base_url}/auth/token"
+        form = client_credentials_form(
+            token_url, self.client_id, self._key, OPERATOR_SCOPES, int(time.time())
+        )
         async with session.post(f"{self.base_url}/auth/token", data=form) as resp:
             body = await resp.json(content_type=None)
             if resp.status != 200:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.auth import jwt
-from gateway.auth.keys import kid_of, load_p256_private
+from gateway.auth.client_assertion import client_credentials_form
+from gateway.auth.keys import load_p256_private
 
 FHIR_JSON = "application/fhir+json"
 
@@ -38,21 +37,13 @@ class EhrClient:
     async def token(self) -> str:
         if self._token is not None and self._token[1] > time.monotonic():
             return self._token[0]
-        now = int(time.time())
-        claims = {
-            "iss": "ehr",
-            "sub": "ehr",
-            "aud": f"{self.base_url}/auth/token",
-            "iat": now,
-            "exp": now + 60,
-            "jti": secrets.token_urlsafe(16),
-        }
-        form = {
-            "grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": jwt.sign(claims, self._key, kid_of(self._key.public_key())),
-            "scope": "system/*.read system/*.write",
-        }
+        form = client_credentials_form(
+            f"{self.base_url}/auth/token",
+            "ehr",
+            self._key,
+            "system/*.read system/*.write",
+            int(time.time()),
+        )
         async with self._session.post(f"{self.base_url}/auth/token", data=form) as resp:
             body = await resp.json(content_type=None)
             if resp.status != 200:
