@@ -3,26 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from gateway.identity.consortium import MemberSpec
 from gateway.settings import Settings
 from tests.e2e.gateways import Consortium
 from tests.e2e.governance import assert_valid_everywhere, endorse, propose, refusal, seen_by
-from tests.support.nats_cluster import NatsCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
-
-
-@pytest.fixture
-def on_nats(tmp_path: Path) -> Iterator[Consortium]:
-    with NatsCluster(tmp_path / "nats") as cluster:
-        members = [MemberSpec("hospital-a", "hospital"), MemberSpec("insurer", "insurer")]
-        with Consortium(tmp_path / "c", members, nats_servers=cluster.client_urls) as consortium:
-            yield consortium
 
 
 def test_propose_and_endorse_over_nats(on_nats: Consortium) -> None:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from gateway.identity.consortium import MemberSpec
 from ledger.state import consent
 from tests.e2e import records
 from tests.e2e.flows import ask, ledger_consent_id, seed, types_of
 from tests.e2e.gateways import Consortium, wait_for
 from tests.e2e.test_insurer_claims import assert_denied, status_at
-from tests.support.nats_cluster import NatsCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
-
-
-@pytest.fixture
-def on_nats(tmp_path: Path) -> Iterator[Consortium]:
-    with NatsCluster(tmp_path / "nats") as cluster:
-        members = [MemberSpec("hospital-a", "hospital"), MemberSpec("insurer", "insurer")]
-        with Consortium(tmp_path / "c", members, nats_servers=cluster.client_urls) as consortium:
-            yield consortium
 
 
 def test_consent_query_and_revocation_over_nats(on_nats: Consortium) -> None:
