@@ -87,13 +87,17 @@ def create_consortium(
     *,
     base_port: int = 8401,
     ports: Sequence[int] | None = None,
+    urls: Sequence[str] | None = None,
 ) -> Created:
     """Write a new consortium under ``root``; member ``i`` listens on ``ports[i]`` (default
-    ``base_port + i``). Raises ExistingMaterialError before writing anything if any of its folders
-    exist already, ValueError for a bad member list."""
+    ``base_port + i``) of 127.0.0.1, or is reached at ``urls[i]`` when given (its endpoint on
+    the ledger and its public_url). Raises ExistingMaterialError before writing anything if any
+    of its folders exist already, ValueError for a bad member list."""
     _check_target(root, members)
     if ports is not None and len(ports) != len(members):
         raise ValueError("give one port per member")
+    if urls is not None and len(urls) != len(members):
+        raise ValueError("give one URL per member")
     chosen = list(ports) if ports is not None else [base_port + i for i in range(len(members))]
     not_before = utcnow()
     patient_key = _b64(secrets.token_bytes(PATIENT_KEY_BYTES)).encode("ascii")
@@ -101,7 +105,7 @@ def create_consortium(
     records = []
     created = []
     for offset, spec in enumerate(members):
-        url = f"http://127.0.0.1:{chosen[offset]}"
+        url = urls[offset] if urls is not None else f"http://127.0.0.1:{chosen[offset]}"
         signing = generate_signing_key()
         signers[OrgId(spec.org)] = signing
         records.append(_write_member(root / spec.org, spec, url, signing, patient_key, not_before))
