@@ -37,6 +37,7 @@ class HostConsortium:
         self.network = Network(workdir / "hosts")
         self.members: dict[str, MemberHost] = {}
         self._postgres: list[HostPostgres] = []
+        self.consortium_id = ""
 
     def __getitem__(self, org: str) -> MemberHost:
         return self.members[org]
@@ -81,6 +82,7 @@ class HostConsortium:
         root = self.workdir / "material"
         urls = [f"http://{h.address}:{GATEWAY_PORT}" for h in hosts]
         created = create_consortium(root, self.name, self.specs, urls=urls)
+        self.consortium_id = created.consortium_id
         routes = tuple(f"{h.address}:{NATS_CLUSTER_PORT}" for h in hosts)
         for spec, host, member in zip(self.specs, hosts, created.members, strict=True):
             postgres = HostPostgres(host)

@@ -1,0 +1,37 @@
+"""Read a host's NATS server monitoring endpoint (bound to the host's own loopback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ledger.ordering.nats_stream import stream_names
+from tests.multihost.hosts import Host
+
+MONITOR_URL = "http://127.0.0.1:8222"
+
+
+def jsz(host: Host) -> dict[str, Any]:
+    """``/jsz`` with every account's streams, as ``host``'s server sees them."""
+
+    def get() -> dict[str, Any]:
+        reply = httpx.get(f"{MONITOR_URL}/jsz", params={"accounts": 1, "streams": 1}, timeout=5)
+        reply.raise_for_status()
+        value: dict[str, Any] = reply.json()
+        return value
+
+    return host.call(get)
+
+
+def stream_replicas(host: Host, consortium: str) -> list[str]:
+    """Names of the servers holding ``consortium``'s ledger stream (leader first), as ``host``'s
+    server sees it."""
+    name = stream_names(consortium).stream
+    for account in jsz(host).get("account_details", []):
+        for stream in account.get("stream_detail") or []:
+            if stream["name"] == name:
+                cluster = stream.get("cluster", {})
+                others = [r["name"] for r in cluster.get("replicas") or []]
+                return [cluster.get("leader", ""), *others]
+    raise AssertionError(f"no stream {name} on {host.name}'s server")
