@@ -157,6 +157,18 @@ class Host:
         as_user = ["runuser", "-u", user, "--"] if user else []
         return run_checked(["ip", "netns", "exec", self.netns, *as_user, *argv], timeout)
 
+    def exec(
+        self, argv: Sequence[str], *, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the namespace and return its result, whatever its exit code."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def pids(self) -> list[int]:
         """Every process living in this host's network namespace (ours and their children)."""
         out = run_checked(["ip", "netns", "pids", self.netns])
