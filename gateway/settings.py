@@ -53,6 +53,15 @@ class ServerSettings(_Frozen):
     """TCP port of the HTTP server; `medgate serve` exits 3 when it is taken."""
     max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
     """Largest request body accepted; larger ones are refused with 413 before being read."""
+    tls_cert: Path | None = None
+    """The HTTPS server certificate (PEM, issued by the organisation CA for the public host);
+    with `tls_key`, `medgate serve` speaks HTTPS (see docs/deployment.md)."""
+    tls_key: Path | None = None
+    """The private key of `tls_cert` (0600)."""
+    allow_plain_http: bool = False
+    """Serve and call peers over plain HTTP: only for a one-machine loopback consortium (`medgate
+    init` and `demo` write it). Without it, `medgate serve` refuses an http:// `public_url` or
+    missing TLS files, and peers at http:// endpoints are refused."""
 
 
 class StorageSettings(_Frozen):
@@ -72,6 +81,18 @@ class OrderingSettings(_Frozen):
     """The solo ordering log every gateway of this machine shares (backend `solo`)."""
     nats_servers: tuple[str, ...] = ()
     """NATS server URLs of the consortium's cluster (backend `nats`)."""
+    nats_tls_ca: Path | None = None
+    """The bundle of every member's organisation CA (PEM): the NATS servers' certificates must
+    chain to one of them. Setting it turns TLS on for the NATS connection."""
+    nats_tls_cert: Path | None = None
+    """This gateway's NATS client certificate (from the organisation CA; its subject is the
+    NATS user the servers map it to)."""
+    nats_tls_key: Path | None = None
+    """The private key of `nats_tls_cert` (0600)."""
+    max_view_age_s: float = Field(5.0, gt=0)
+    """Bounded staleness: releases are refused (503) once this gateway last confirmed, longer ago
+    than this, that it had committed everything the ordering service holds (a revocation may be in
+    a block it has not seen). `/readyz` and `medgate_ledger_view_age_seconds` show the age."""
 
 
 class KeySettings(_Frozen):
@@ -209,9 +230,20 @@ def _resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
         )
     storage["watermark"] = base / Path(storage.get("watermark") or StorageSettings().watermark)
     data["storage"] = storage
+    _resolve_optional(ordering, ("nats_tls_ca", "nats_tls_cert", "nats_tls_key"), base)
+    server = dict(data.get("server") or {})
+    _resolve_optional(server, ("tls_cert", "tls_key"), base)
+    data["server"] = server
     clients = data.get("clients") or ()
     data["clients"] = [_client_resolved(c, base) for c in clients]
     return data
+
+
+def _resolve_optional(section: dict[str, Any], names: tuple[str, ...], base: Path) -> None:
+    """Optional paths of ``section``, when set, resolve against the config's folder."""
+    for name in names:
+        if section.get(name):
+            section[name] = base / Path(section[name])
 
 
 def _client_resolved(client: Any, base: Path) -> Any:
@@ -233,6 +265,8 @@ def _sqlite_absolute(url: str, base: Path) -> str:
 def check_secrets(settings: Settings) -> None:
     """Refuse missing key files, a placeholder patient key and placeholder database passwords."""
     for name in _KEY_FIELDS_ALL:
+        if name == "ca_key":
+            continue  # the gateway never reads it: a production host keeps the CA key offline
         path: Path = getattr(settings.keys, name)
         if not path.is_file():
             raise ConfigError(f"keys.{name}", f"key file missing: {path}")

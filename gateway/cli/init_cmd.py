@@ -28,6 +28,14 @@ def register(commands: Any) -> None:
     cmd.add_argument(
         "--pq", action="append", default=[], metavar="ID", help="give this member ML-KEM-768+X25519"
     )
+    cmd.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="ID=URL",
+        help="a member's public URL on its own host, e.g. hospital-a=https://gw.hospital-a.example:8443"
+        " (default http://127.0.0.1:<port>, a one-machine loopback consortium)",
+    )
     cmd.set_defaults(run=run)
 
 
@@ -38,10 +46,20 @@ def parse_member(text: str, pq: set[str]) -> MemberSpec:
     return MemberSpec(org=org, role=role, post_quantum=org in pq)
 
 
+def parse_url(text: str) -> tuple[str, str]:
+    org, sep, url = text.partition("=")
+    if not sep or not url.startswith(("https://", "http://")):
+        raise SystemExit(f"--url {text!r}: expected ID=URL with an https:// (or http://) URL")
+    return org, url.rstrip("/")
+
+
 def run(args: argparse.Namespace) -> int:
     members = [parse_member(text, set(args.pq)) for text in args.org]
+    urls = dict(parse_url(text) for text in args.url)
     try:
-        result = create_consortium(args.dir, args.name, members, base_port=args.base_port)
+        result = create_consortium(
+            args.dir, args.name, members, base_port=args.base_port, urls=urls
+        )
     except (ExistingMaterialError, FileExistsError) as exc:
         print(f"medgate init: refusing to overwrite existing material: {exc}", file=sys.stderr)
         return 1

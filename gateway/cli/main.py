@@ -6,7 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import audit_cmd, demo_cmd, init_cmd, ledger_cmd, patient_cmd, serve_cmd
+from gateway.cli import (
+    audit_cmd,
+    demo_cmd,
+    deploy_cmd,
+    init_cmd,
+    ledger_cmd,
+    patient_cmd,
+    serve_cmd,
+)
 from gateway.fileperms import private_files
 
 
@@ -19,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.register(commands)
     audit_cmd.register(commands)
     patient_cmd.register(commands)
+    deploy_cmd.register(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ from gateway.runtime import open_gateway
 from gateway.services.jsonlog import configure_logging
 from gateway.services.watermark import WatermarkError
 from gateway.settings import Settings
+from gateway.tls import check_transport, serves_tls
 from ledger.errors import LedgerError
 
 log = logging.getLogger("medgate.serve")
@@ -79,6 +80,9 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         access_log=False,  # request lines carry patient search parameters: no PHI in logs
         server_header=False,
         http="httptools",
+        # HTTPS with the member's certificate (gateway.tls.check_transport ran at start).
+        ssl_certfile=str(settings.server.tls_cert) if serves_tls(settings) else None,
+        ssl_keyfile=str(settings.server.tls_key) if serves_tls(settings) else None,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -149,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings(path: Path) -> Settings:
     try:
-        return Settings.load(path)
+        settings = Settings.load(path)
+        check_transport(settings)  # plain HTTP only on a loopback demo; HTTPS needs its files
+        return settings
     except ConfigError as exc:
         raise StartupError(f"bad config {path}: {exc}", 2) from None

@@ -107,3 +107,8 @@ def _san(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def subject_name(org: str, purpose: str) -> x509.Name:
+    """The subject ``issue`` gives a leaf of ``org`` for ``purpose`` (e.g. to map it to a user)."""
+    return _name(org, purpose)

@@ -14,6 +14,7 @@ def _s(value: str) -> str:
 def render_config(org: str, role: str, consortium: str, public_url: str) -> str:
     """The config of one member, every path relative to the config file's folder."""
     port = urlsplit(public_url).port or 8401
+    transport = _transport(public_url)
     return f"""# medgate gateway of {org}: written by `medgate init`. Paths are relative to this file.
 org = {_s(org)}
 role = {_s(role)}
@@ -24,7 +25,7 @@ public_url = {_s(public_url)}
 host = "127.0.0.1"
 port = {port}
 max_body_bytes = 20971520
-
+{transport}
 [storage]
 url = "sqlite:///data/gateway.db"
 ledger_url = "sqlite:///data/ledger.db"
@@ -49,3 +50,14 @@ client_id = "ehr"
 jwks_path = "clients/ehr.jwks.json"
 scopes = ["system/*.read", "system/*.write"]
 """
+
+
+def _transport(public_url: str) -> str:
+    """A loopback http:// consortium says so explicitly; an https:// one names its TLS files
+    (issued by `medgate init` for the URL's host)."""
+    if urlsplit(public_url).scheme == "http":
+        return (
+            "# One machine, loopback only: plain HTTP. Production serves HTTPS (docs/deployment.md).\n"
+            "allow_plain_http = true\n"
+        )
+    return 'tls_cert = "keys/tls.pem"\ntls_key = "keys/tls.key"\n'

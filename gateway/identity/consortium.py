@@ -11,10 +11,11 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -87,17 +88,15 @@ def create_consortium(
     *,
     base_port: int = 8401,
     ports: Sequence[int] | None = None,
-    urls: Sequence[str] | None = None,
+    urls: Mapping[str, str] | None = None,
 ) -> Created:
     """Write a new consortium under ``root``; member ``i`` listens on ``ports[i]`` (default
-    ``base_port + i``) of 127.0.0.1, or is reached at ``urls[i]`` when given (its endpoint on
-    the ledger and its public_url). Raises ExistingMaterialError before writing anything if any
-    of its folders exist already, ValueError for a bad member list."""
+    ``base_port + i``) at ``http://127.0.0.1:<port>``, unless ``urls`` gives its public URL
+    (``https://host[:port]`` on separate hosts: its TLS certificate names that host). Raises ExistingMaterialError before writing anything if any of its folders
+    exist already, ValueError for a bad member list."""
     _check_target(root, members)
     if ports is not None and len(ports) != len(members):
         raise ValueError("give one port per member")
-    if urls is not None and len(urls) != len(members):
-        raise ValueError("give one URL per member")
     chosen = list(ports) if ports is not None else [base_port + i for i in range(len(members))]
     not_before = utcnow()
     patient_key = _b64(secrets.token_bytes(PATIENT_KEY_BYTES)).encode("ascii")
@@ -105,7 +104,7 @@ def create_consortium(
     records = []
     created = []
     for offset, spec in enumerate(members):
-        url = urls[offset] if urls is not None else f"http://127.0.0.1:{chosen[offset]}"
+        url = (urls or {}).get(spec.org) or f"http://127.0.0.1:{chosen[offset]}"
         signing = generate_signing_key()
         signers[OrgId(spec.org)] = signing
         records.append(_write_member(root / spec.org, spec, url, signing, patient_key, not_before))
@@ -144,9 +143,7 @@ def _write_member(
     ca = certs.make_ca(spec.org, not_before)
     signing_cert = certs.issue(ca, spec.org, "signing", signing, not_before)
     tls_key = ec.generate_private_key(ec.SECP256R1())
-    tls_cert = certs.issue(
-        ca, spec.org, "tls", tls_key, not_before, tls_hosts=("127.0.0.1", "localhost")
-    )
+    tls_cert = certs.issue(ca, spec.org, "tls", tls_key, not_before, tls_hosts=_tls_hosts(url))
     encryption = generate_encryption_key(spec.post_quantum)
     write_private(keys / "ca.key", private_key_pem(ca.key))
     write_public(keys / "ca.pem", cert_pem(ca.cert))
@@ -174,6 +171,11 @@ def _write_member(
         ],
         "status": "active",
     }
+
+
+def _tls_hosts(url: str) -> tuple[str, ...]:
+    host = urlsplit(url).hostname or "127.0.0.1"
+    return tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
 
 
 def _write_client(folder: Path, client_id: str) -> None:

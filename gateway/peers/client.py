@@ -6,12 +6,16 @@ concurrency (ARCHITECTURE.md section 8). aiohttp's exceptions are translated her
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from gateway.errors import UnavailableError
+from gateway.peers.errors import PeerTlsError
+from gateway.peers.tls import MemberContexts
 
 CONNECT_TIMEOUT_S = 5.0
 TOTAL_TIMEOUT_S = 30.0
@@ -31,7 +35,11 @@ class PeerResponse:
 class PeerClient:
     """POSTs to peers. Create inside a running event loop; ``close`` it at shutdown."""
 
-    def __init__(self, *, total_timeout: float = TOTAL_TIMEOUT_S) -> None:
+    def __init__(
+        self, *, total_timeout: float = TOTAL_TIMEOUT_S, allow_plain_http: bool = False
+    ) -> None:
+        self._allow_plain_http = allow_plain_http
+        self._contexts = MemberContexts()
         timeout = aiohttp.ClientTimeout(total=total_timeout, connect=CONNECT_TIMEOUT_S)
         connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0)
         # auto_decompress off and no cookies: a peer answer is bytes we verify, nothing more.
@@ -43,17 +51,28 @@ class PeerClient:
         )
 
     async def post(
-        self, url: str, body: bytes, *, token: str, content_type: str, accept: str
+        self,
+        url: str,
+        body: bytes,
+        *,
+        token: str,
+        content_type: str,
+        accept: str,
+        trust: str | None = None,
     ) -> PeerResponse:
-        """POST ``body`` with the peer assertion ``token``. Raises UnavailableError when the peer
-        cannot be reached, times out or answers more than MAX_RESPONSE_BYTES."""
+        """POST ``body`` with the peer assertion ``token``. An https:// ``url`` must present a
+        certificate from ``trust`` (the member's registered CA, DER base64url) and nothing else;
+        an http:// one is refused unless plain HTTP is allowed (a loopback demo). Raises
+        PeerTlsError (nothing sent, or the certificate did not verify), UnavailableError when the
+        peer cannot be reached, times out or answers more than MAX_RESPONSE_BYTES."""
+        context = self._transport(url, trust)
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": content_type,
             "Accept": accept,
         }
         try:
-            async with self._session.post(url, data=body, headers=headers) as response:
+            async with self._session.post(url, data=body, headers=headers, ssl=context) as response:
                 if (response.content_length or 0) > MAX_RESPONSE_BYTES:
                     raise UnavailableError("the peer's answer is too large")
                 data = await _read_bounded(response)
@@ -63,8 +82,22 @@ class PeerClient:
                     {k.lower(): v for k, v in response.headers.items()},
                     data,
                 )
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise PeerTlsError(
+                "the peer's TLS certificate does not verify against its registered CA"
+            ) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UnavailableError("the peer gateway is unavailable") from exc
+
+    def _transport(self, url: str, trust: str | None) -> ssl.SSLContext | bool:
+        scheme = urlsplit(url).scheme
+        if scheme == "https":
+            if trust is None:
+                raise PeerTlsError("the peer has no registered CA to verify its TLS certificate")
+            return self._contexts.get(trust)
+        if scheme == "http" and self._allow_plain_http:
+            return False  # unused for http://; False keeps aiohttp from building a default one
+        raise PeerTlsError("the peer's endpoint is not https://: plain HTTP is refused here")
 
     async def close(self) -> None:
         await self._session.close()

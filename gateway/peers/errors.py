@@ -5,6 +5,8 @@ GatewayError (gateway.errors)
  |    +-- AccessDenied       403 the custodian's policy decision denied it (recorded: access_tx)
  +-- PeerRefusal            the custodian's own refusal, relayed with its status and issue code
  +-- BadPeerAnswer          502 the peer answered something that does not verify
+ +-- PeerTlsError           502 the peer's endpoint is plain HTTP (refused outside a demo), or its
+                                TLS certificate does not verify against its own registered CA
 """
 
 from __future__ import annotations
@@ -46,3 +48,9 @@ class BadPeerAnswer(GatewayError):
     """The peer's answer is malformed, not sealed for us, or not signed by the member we asked."""
 
     status, code = 502, "exception"
+
+
+class PeerTlsError(GatewayError):
+    """Nothing was sent: the peer's transport is not one we trust (gateway.peers.tls)."""
+
+    status, code = 502, "security"

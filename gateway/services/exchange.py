@@ -189,7 +189,7 @@ def open_exchange(
         directory=directory,
         facts=facts,
         patients=patients,
-        peers=PeerClient(),
+        peers=PeerClient(allow_plain_http=settings.server.allow_plain_http),
         policy=document,
         guard=guard,
         clock_ms=clock_ms,

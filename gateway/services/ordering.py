@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.settings import Settings
+from gateway.tls import nats_client_context
 from ledger.ordering.base import Ordering
 from ledger.ordering.nats import NatsOrdering
 from ledger.ordering.solo import SoloOrdering
@@ -18,4 +19,6 @@ async def open_ordering(settings: Settings, *, stream: str = "ledger") -> Orderi
     consortium = settings.consortium if stream == "ledger" else f"{settings.consortium}-{stream}"
     servers = list(settings.ordering.nats_servers)
     replicas = min(3, len(servers)) if servers else 3
-    return await NatsOrdering.connect(servers, consortium, replicas=replicas)
+    # TLS (mutual: our certificate maps to the servers' NATS user) when the config names the CAs.
+    tls = nats_client_context(settings)
+    return await NatsOrdering.connect(servers, consortium, replicas=replicas, tls=tls)

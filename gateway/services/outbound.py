@@ -104,7 +104,10 @@ async def _post(
     )
     content_type = "application/json" if path.endswith("query") else JOSE_JSON
     url = target.endpoint.rstrip("/") + path
-    return await ex.peers.post(url, body, token=token, content_type=content_type, accept="*/*")
+    trust = target.ca_chain[0] if target.ca_chain else None  # the member's own CA, nobody else's
+    return await ex.peers.post(
+        url, body, token=token, content_type=content_type, accept="*/*", trust=trust
+    )
 
 
 def refusal(answer: PeerResponse) -> GatewayError:

@@ -27,6 +27,9 @@ class ServerTls:
     """Certificate subject of this member's gateways (mapped to the MEDGATE account user)."""
     operator_user_dn: str
     """Certificate subject of the operator allowed into the system account."""
+    peer_gateway_user_dns: tuple[str, ...] = ()
+    """Certificate subjects of the other members' gateways, mapped to the same account (a
+    gateway may connect to any member's server of the cluster)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ def render_server_config(template: str, settings: ServerSettings) -> str:
         if not _SAFE_VALUE.fullmatch(route):
             raise OrderingError(f"nats route {route!r} has unsafe characters")
     values["routes"] = routes
+    if settings.tls is not None:
+        values["gateway_users"] = _gateway_users(settings.tls)
 
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -90,6 +95,15 @@ def _values(settings: ServerSettings) -> dict[str, str]:
             "operator_user_dn": settings.tls.operator_user_dn,
         }
     return values
+
+
+def _gateway_users(tls: ServerTls) -> str:
+    """One user per gateway certificate subject, each with the gateway permissions."""
+    dns = dict.fromkeys((tls.gateway_user_dn, *tls.peer_gateway_user_dns))
+    for dn in dns:
+        if not _SAFE_VALUE.fullmatch(dn):
+            raise OrderingError(f"nats gateway user {dn!r} has unsafe characters")
+    return "\n".join(f'      {{ user: "{dn}", permissions: $GATEWAY_PERMISSIONS }}' for dn in dns)
 
 
 def _select_tls_blocks(template: str, *, keep: bool) -> str:
