@@ -60,7 +60,7 @@ def wait_converged(
 def verify(member: MemberHost) -> dict[str, Any]:
     """`medgate ledger verify --config` run on the member's host against its PostgreSQL store and
     the NATS log; asserts exit 0 and returns the summary."""
-    config = str(member.gateway.folder / "medgate.toml")
+    config = str(member.config)
     done = member.host.exec([MEDGATE, "ledger", "verify", "--config", config, "--quiet"])
     assert done.returncode == 0, (member.org, done.stdout[-2000:], done.stderr[-2000:])
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

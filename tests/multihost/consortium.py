@@ -8,17 +8,16 @@ ready; leaving the block tears all of it down, also on failure.
 
 from __future__ import annotations
 
-import re
+import ssl
 import sys
 from pathlib import Path
 from types import TracebackType
 
 from gateway.identity.consortium import MemberSpec, create_consortium
-from ledger.ordering.nats_config import ServerSettings, render_server_config
-from tests.multihost.hosts import Host, Network
-from tests.multihost.member import Command, HostGateway, MemberHost
+from tests.multihost.hosts import Host, Network, run_checked
+from tests.multihost.member import HostGateway, MemberHost
 from tests.multihost.postgres import HostPostgres
-from tests.support.nats_cluster import TEMPLATE, nats_server_binary
+from tests.multihost.units import service_command
 
 GATEWAY_PORT = 8443
 NATS_CLIENT_PORT = 4222
@@ -76,14 +75,19 @@ class HostConsortium:
 
     @property
     def nats_client_urls(self) -> list[str]:
-        return [f"nats://{h.address}:{NATS_CLIENT_PORT}" for h in self.network.hosts.values()]
+        return [f"tls://{h.address}:{NATS_CLIENT_PORT}" for h in self.network.hosts.values()]
 
     def _build(self, hosts: list[Host]) -> None:
+        """Each member's material (`medgate init` with its host's https URL), then its kit
+        rendered by `medgate deploy render` on its host's addresses, then its processes read
+        from the kit's systemd units."""
         root = self.workdir / "material"
-        urls = [f"http://{h.address}:{GATEWAY_PORT}" for h in hosts]
+        urls = {
+            s.org: f"https://{h.address}:{GATEWAY_PORT}"
+            for s, h in zip(self.specs, hosts, strict=True)
+        }
         created = create_consortium(root, self.name, self.specs, urls=urls)
         self.consortium_id = created.consortium_id
-        routes = tuple(f"{h.address}:{NATS_CLUSTER_PORT}" for h in hosts)
         for spec, host, member in zip(self.specs, hosts, created.members, strict=True):
             postgres = HostPostgres(host)
             self._postgres.append(postgres)
@@ -91,44 +95,31 @@ class HostConsortium:
             for database in ("gateway", "ledger"):
                 postgres.create(database)
             postgres.stop()
-            nats_conf = self._nats_config(host, routes)
-            others = [u for u in self.nats_client_urls if host.address not in u]
-            servers = [f"nats://{host.address}:{NATS_CLIENT_PORT}", *others]
-            _configure(member.config, host, postgres, servers)
-            gateway = HostGateway(spec.org, spec.role, member.public_url, member.config.parent)
-            gateway.attach(host, postgres.url("ledger"), verify=False)
-            nats = Command([nats_server_binary(), "-c", str(nats_conf)])
-            member_host = MemberHost(host, gateway, postgres, nats)
-            member_host.serve = Command([MEDGATE, "serve", "--config", str(member.config)])
+            kit = self._render(member.config, host, hosts, postgres)
+            gateway = HostGateway(spec.org, spec.role, urls[spec.org], member.config.parent)
+            trust = ssl.create_default_context(cafile=str(kit / "gateway" / "keys" / "ca.pem"))
+            gateway.attach(host, postgres.url("ledger"), verify=trust)
+            nats = service_command(kit / "systemd" / "medgate-nats.service")
+            member_host = MemberHost(host, gateway, postgres, nats, kit)
+            member_host.serve = service_command(kit / "systemd" / "medgate-gateway.service")
             self.members[spec.org] = member_host
 
-    def _nats_config(self, host: Host, routes: tuple[str, ...]) -> Path:
-        settings = ServerSettings(
-            server_name=host.name,
-            client_listen=f"{host.address}:{NATS_CLIENT_PORT}",
-            monitor_listen=NATS_MONITOR,
-            cluster_name=f"medgate-{self.network.token}",
-            cluster_listen=f"{host.address}:{NATS_CLUSTER_PORT}",
-            routes=routes,
-            store_dir=str(host.workdir / "nats" / "store"),
-            max_file_store="1GB",
-            max_memory_store="64MB",
-        )
-        path = host.workdir / "nats" / "server.conf"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        template = TEMPLATE.read_text(encoding="utf-8")
-        path.write_text(render_server_config(template, settings), encoding="utf-8")
-        return path
-
-
-def _configure(config: Path, host: Host, postgres: HostPostgres, servers: list[str]) -> None:
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('host = "127.0.0.1"', f'host = "{host.address}"')
-    text = text.replace('url = "sqlite:///data/gateway.db"', f'url = "{postgres.url("gateway")}"')
-    text = text.replace(
-        'ledger_url = "sqlite:///data/ledger.db"', f'ledger_url = "{postgres.url("ledger")}"'
-    )
-    text = text.replace('backend = "solo"', 'backend = "nats"')
-    listed = ", ".join(f'"{s}"' for s in servers)
-    text = re.sub(r"nats_servers = \[\]", f"nats_servers = [{listed}]", text)
-    config.write_text(text, encoding="utf-8")
+    def _render(self, config: Path, host: Host, hosts: list[Host], pg: HostPostgres) -> Path:
+        """`medgate deploy render` for the member on ``host``; the kit's folder."""
+        kit = host.workdir / "kit"
+        peers = [f"{h.address}:{NATS_CLUSTER_PORT}" for h in hosts if h is not host]
+        # The gateway lists its own server first, then the others' (deploy/nats/README.md).
+        servers = [f"tls://{h.address}:{NATS_CLIENT_PORT}" for h in [host, *hosts]]
+        argv = [
+            MEDGATE, "deploy", "render", "--config", str(config), "--out", str(kit),
+            "--host", host.address, "--port", str(GATEWAY_PORT), "--bind", host.address,
+            "--nats-listen", f"{host.address}:{NATS_CLIENT_PORT}",
+            "--nats-cluster-listen", f"{host.address}:{NATS_CLUSTER_PORT}",
+            "--nats-monitor-listen", NATS_MONITOR,
+            "--nats-peers", ",".join(peers),
+            "--nats-servers", ",".join(dict.fromkeys(servers)),
+            "--database-url", pg.url("gateway"), "--ledger-database-url", pg.url("ledger"),
+            "--user", "root", "--group", "root",
+        ]  # fmt: skip
+        run_checked(argv)
+        return kit

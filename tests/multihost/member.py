@@ -73,11 +73,14 @@ class HostGateway(Gateway):
 
 
 class MemberHost:
-    """The member ``org`` on ``host``; commands are set by the harness (rendered units)."""
+    """The member ``org`` on ``host``, its processes started with the commands of its rendered
+    systemd units; ``gateway.folder`` is the member's init folder (its EHR client's key)."""
 
     def __init__(
-        self, host: Host, gateway: HostGateway, postgres: HostPostgres, nats: Command
+        self, host: Host, gateway: HostGateway, postgres: HostPostgres, nats: Command, kit: Path
     ) -> None:
+        self.kit = kit
+        """The member's rendered deploy kit (gateway/medgate.toml, nats/, systemd/)."""
         self.host = host
         self.gateway = gateway
         self.postgres = postgres
@@ -97,7 +100,7 @@ class MemberHost:
 
     def start_nats(self) -> HostProcess:
         return self.host.spawn(
-            "nats", self.nats.argv, env=self.nats.env or None, user=self.nats.user
+            "nats", self.nats.argv, env=self.nats.env, user=self.nats.user, cwd=self.nats.cwd
         )
 
     def start_gateway(self, *, wait_ready: bool = True) -> HostProcess:
@@ -133,6 +136,11 @@ class MemberHost:
     def lose(self) -> int:
         """SIGKILL every process of this host (database, ordering, gateway)."""
         return self.host.kill_all()
+
+    @property
+    def config(self) -> Path:
+        """The gateway config the unit runs (the kit's)."""
+        return self.kit / "gateway" / "medgate.toml"
 
     def head_height(self) -> int:
         head = self.gateway.read_state(lambda s: s.head())
