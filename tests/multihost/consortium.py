@@ -73,6 +73,14 @@ class HostConsortium:
             for postgres in self._postgres:
                 postgres.remove()
 
+    def log_tails(self, chars: int = 4000) -> str:
+        """The last lines of every process log on every host (for a failing test's report)."""
+        parts = []
+        for member in self.members.values():
+            for name, process in member.host.processes.items():
+                parts.append(f"--- {member.org} {name} ---\n{process.tail(chars)}")
+        return "\n".join(parts)
+
     @property
     def nats_client_urls(self) -> list[str]:
         return [f"tls://{h.address}:{NATS_CLIENT_PORT}" for h in self.network.hosts.values()]
