@@ -38,6 +38,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
@@ -73,6 +74,7 @@ def create_app(
     ledger: LedgerService | None = None,
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
+    view: ViewAge | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
@@ -97,9 +99,13 @@ def create_app(
             await ledger.start()
         if checkpoints is not None:
             await checkpoints.start()
+        if view is not None:  # serve once caught up, or after the bound (then stale: 503s)
+            await view.start(first_within_s=view.bound_s)
         try:
             yield
         finally:
+            if view is not None:
+                await view.stop()
             if checkpoints is not None:
                 await checkpoints.stop()
             if ledger is not None:
@@ -144,6 +150,7 @@ def create_app(
         ),
         checkpoints=checkpoints,
         rollback=rollback,
+        view=view,
     )
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering
+from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
 from gateway.settings import Settings
 from ledger.ids import ConsortiumId, OrgId
@@ -81,11 +83,21 @@ def build_app(
     ledger: LedgerService,
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The HTTP app wired to ``ledger``: peers are checked against its committed member registry,
-    and the node (and its checkpointer, when given) starts and stops with the app."""
+    and the node (and its checkpointer, when given) starts and stops with the app. Releases stop
+    once the view is older than ``ordering.max_view_age_s`` on ``monotonic`` (gateway.services.
+    staleness)."""
     directory = LedgerDirectory(ledger.store)
     clock_ms = ledger.clock_ms
+    view = ViewAge(
+        ledger.ordering.last_position,
+        lambda: ledger.committer.synced_position,
+        bound_s=settings.ordering.max_view_age_s,
+        monotonic=monotonic,
+    )
     return create_app(
         settings,
         directory=directory,
@@ -93,15 +105,20 @@ def build_app(
         ledger=ledger,
         checkpoints=checkpoints,
         rollback=rollback,
+        view=view,
     )
 
 
 async def open_gateway(
-    settings: Settings, *, cut_after: float = 0.05, clock_ms: Callable[[], int] = now_ms
+    settings: Settings,
+    *,
+    cut_after: float = 0.05,
+    clock_ms: Callable[[], int] = now_ms,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """Everything a member runs, wired: what ``medgate serve`` serves. ``clock_ms`` is the one
     clock of every time on the decision path (decisions, ledger entries, archive, tokens)."""
     ledger = await open_ledger(settings, cut_after=cut_after, clock_ms=clock_ms)
     checkpoints = await open_checkpoints(settings, ledger)
     rollback = await open_rollback_guard(settings, ledger, checkpoints)
-    return build_app(settings, ledger, checkpoints, rollback)
+    return build_app(settings, ledger, checkpoints, rollback, monotonic=monotonic)

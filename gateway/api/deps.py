@@ -26,6 +26,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from ledger.node.checkpointer import Checkpointer
@@ -56,6 +57,9 @@ class Services:
     """Runs ``checkpointer``; its ``failure`` makes /readyz answer 503."""
     rollback: RollbackGuard | None = None
     """Its ``problem`` (a store older than this member's last checkpoint) suspends releases."""
+    view: ViewAge | None = None
+    """How long ago this member last confirmed it holds the whole ledger: past the bound,
+    releases are refused (bounded staleness)."""
 
 
 def ensure_releasable(svc: Services) -> None:
@@ -70,6 +74,9 @@ def ensure_releasable(svc: Services) -> None:
         raise UnavailableError("ledger checkpoints disagree; releases are suspended")
     if svc.rollback is not None and svc.rollback.problem is not None:
         raise UnavailableError(f"{svc.rollback.problem}; releases are suspended")
+    stale = None if svc.view is None else svc.view.stale_reason()
+    if stale is not None:  # a revocation may be in a block this member has not seen
+        raise UnavailableError(f"{stale}; releases are suspended")
 
 
 # The dependencies below are cheap and never block (in-memory caches, one ES256 verify): declared

@@ -20,9 +20,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", **secured(errors=(503,), ok=schemas.Ready))
-async def readyz(svc: ServicesDep) -> dict[str, str]:
+async def readyz(svc: ServicesDep) -> dict[str, str | int]:
     """Ready to release data: the store answers, the ledger node and its checkpoint follower run,
-    no checkpoint alarm is raised, and the store is not older than this member's last checkpoint. 503 OperationOutcome otherwise, naming which (ids and
+    no checkpoint alarm is raised, the ledger view is within its staleness bound, and the store is not older than this member's last checkpoint. 503 OperationOutcome otherwise, naming which (ids and
     heights only), so a load balancer routes peers away while an operator resolves it."""
     await run_in_threadpool(svc.fhir.store.ping)
     if svc.ledger is not None and svc.ledger.failure is not None:
@@ -40,8 +40,14 @@ async def readyz(svc: ServicesDep) -> dict[str, str]:
             f"ledger checkpoints disagree ({found['finding']} at height {found['height']}, "
             f"orgs {','.join(found['orgs'])}); releases are suspended until an operator clears it"
         )
-    return {
+    stale = None if svc.view is None else svc.view.stale_reason()
+    if stale is not None:
+        raise UnavailableError(f"{stale}; releases are suspended until it catches up")
+    ready: dict[str, str | int] = {
         "status": "ready",
         "peers": "on" if svc.directory is not None else "off",
         "checkpoints": "on" if svc.checkpointer is not None else "off",
     }
+    if svc.view is not None:
+        ready["view_age_ms"] = round(svc.view.age_s() * 1000)
+    return ready

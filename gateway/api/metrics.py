@@ -24,6 +24,7 @@ from ledger.errors import LedgerError
 router = APIRouter(prefix="", tags=["metrics"])
 log = logging.getLogger("medgate.gateway.metrics")
 EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+ORDERING_PROBE_S = 2.0
 UNMATCHED = "<unmatched>"
 """The route label of requests no route matched: never the raw path (it may hold identifiers)."""
 
@@ -68,14 +69,17 @@ async def _ledger_gauges(svc: Services) -> list[Sample]:
         return []
     up = 0 if ledger.failure is not None else 1
     out = [Sample("medgate_ledger_up", (), up)]
+    if svc.view is not None:  # first: it must be exported when the ordering service is down
+        out.append(Sample("medgate_ledger_view_age_seconds", (), round(svc.view.age_s(), 3)))
     try:
         head = await asyncio.to_thread(ledger.store.head)
         committed = await asyncio.to_thread(ledger.store.position)
-        last = await ledger.ordering.last_position()
-    except LedgerError as exc:
+        # Bounded: an unreachable ordering service must not hang the scrape (nats retries ~30 s).
+        last = await asyncio.wait_for(ledger.ordering.last_position(), ORDERING_PROBE_S)
+    except (LedgerError, TimeoutError) as exc:
         # A scrape must not fail because the store or the ordering service is down: up says so.
         log.warning("ledger gauges unavailable", extra={"error": str(exc)})
-        return [Sample("medgate_ledger_up", (), 0)]
+        return [*out[1:], Sample("medgate_ledger_up", (), 0)]
     if head is not None:
         out += [
             Sample("medgate_ledger_height", (), head.height),

@@ -47,6 +47,9 @@ class Ready(_Doc):
     status: Literal["ready"]
     peers: Literal["on", "off"]
     checkpoints: Literal["on", "off"]
+    view_age_ms: int | None = None
+    """Milliseconds since this gateway last confirmed it holds the whole ledger (bounded
+    staleness); absent when it runs without a ledger."""
 
 
 class Whoami(_Doc):

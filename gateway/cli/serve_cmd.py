@@ -22,7 +22,7 @@ from gateway.runtime import open_gateway
 from gateway.services.jsonlog import configure_logging
 from gateway.services.watermark import WatermarkError
 from gateway.settings import Settings
-from gateway.tls import check_transport, serves_tls
+from gateway.tls import check_transport, nats_client_context, serves_tls
 from ledger.errors import LedgerError
 
 log = logging.getLogger("medgate.serve")
@@ -155,6 +155,7 @@ def _settings(path: Path) -> Settings:
     try:
         settings = Settings.load(path)
         check_transport(settings)  # plain HTTP only on a loopback demo; HTTPS needs its files
+        nats_client_context(settings)  # NATS TLS files readable, before anything starts
         return settings
     except ConfigError as exc:
         raise StartupError(f"bad config {path}: {exc}", 2) from None

@@ -31,6 +31,10 @@ HELP: Mapping[str, tuple[str, str]] = {
     "medgate_checkpoints_verified_total": ("counter", "Peer checkpoints verified"),
     "medgate_checkpoints_rejected_total": ("counter", "Peer checkpoints refused, by reason"),
     "medgate_ledger_up": ("gauge", "1 while this member's ledger node runs"),
+    "medgate_ledger_view_age_seconds": (
+        "gauge",
+        "Seconds since this member last confirmed it holds the whole ledger (bounded staleness)",
+    ),
     "medgate_ledger_validator_faults_total": (
         "counter",
         "Entries committed with VALIDATOR_FAULT (a validator bug: see the ERROR log)",

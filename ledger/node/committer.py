@@ -88,6 +88,9 @@ class Committer:
         self._inbox: queue.Queue[list[Ordered] | None] = queue.Queue()
         self._writes: queue.Queue[BlockWrite | None] = queue.Queue(maxsize=WRITE_AHEAD)
         self._durable = self._builder.head
+        self._durable_position = self._builder.last_position
+        # (position, height): every entry read up to ``position`` is in a block up to ``height``.
+        self._quiet = (self._builder.last_position, self._builder.head.height)
         self._blocks: asyncio.Queue[BlockWrite] = asyncio.Queue()
         self.failure: BaseException | None = None
         self.validator_faults = 0
@@ -126,6 +129,17 @@ class Committer:
         """The last stream position consumed (cut markers included; the store's position moves
         only when a block commits)."""
         return self._builder.last_position
+
+    @property
+    def synced_position(self) -> int:
+        """The last stream position of which every entry is in a durably committed block (cut
+        markers with nothing to cut included): what this node has confirmed it holds. Unlike the
+        store's position it also moves over trailing no-op markers, so an idle node catches up."""
+        position, height = self._quiet
+        durable = self._durable_position
+        if self._durable.height >= height:
+            return max(position, durable)
+        return durable
 
     @property
     def pending(self) -> int:
@@ -234,6 +248,7 @@ class Committer:
                             return
                 if not builder.pending:
                     self._pending_since = None
+                    self._quiet = (builder.last_position, builder.head.height)
                 elif self._pending_since is None:
                     self._pending_since = self._monotonic()
         except BaseException as exc:  # the builder failed: stop, never skip a block
@@ -257,6 +272,7 @@ class Committer:
                 self.store.append(write)
                 self.validator_faults += sum(e.code == _FAULT for e in write.entries)
                 self._cache.flushed(write.changes, write.header.height)
+                self._durable_position = write.position
                 self._durable = write.header
                 loop.call_soon_threadsafe(self._blocks.put_nowait, write)
         except BaseException as exc:  # the store failed: stop, never skip a block

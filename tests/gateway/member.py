@@ -88,6 +88,7 @@ public_url = "{public_url}"
 host = "127.0.0.1"
 port = 8401
 max_body_bytes = {max_body_bytes}
+allow_plain_http = true
 [storage]
 url = "{storage_url}"
 ledger_url = "sqlite:///data/ledger.db"
