@@ -61,6 +61,14 @@ class NatsOptions:
     """How long read() may fail to make progress (reconnecting, recreating its consumer) before
     it raises OrderingError."""
     connect_timeout_s: float = 10.0
+    ping_interval_s: float = 5.0
+    """How often the client pings its server. A server cut off by a partition does not close
+    the TCP connection: only missed pings reveal it (the client default, 2 min x 2, left a gateway
+    attached to an unreachable server for minutes; found by tests/multihost)."""
+    max_outstanding_pings: int = 3
+    quorum_seen_s: float = 3.0
+    """last_position() answers only while the stream's leader has heard from a majority of the
+    stream's replicas (itself included) within this many seconds (Raft heartbeats every ~1 s)."""
 
 
 class NatsOrdering:
@@ -100,6 +108,12 @@ class NatsOrdering:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    # Servers in the order given: a gateway lists its own member's server first,
+                    # so it orders through its own host and fails over only when that one fails
+                    # (randomised, it attached to other members' servers across the network).
+                    dont_randomize=True,
+                    ping_interval=opts.ping_interval_s,
+                    max_outstanding_pings=opts.max_outstanding_pings,
                     error_cb=_log_error,
                 ),
                 timeout=opts.connect_timeout_s,
@@ -200,8 +214,13 @@ class NatsOrdering:
         return Ordered(int(raw.seq), bytes(raw.data or b""))
 
     async def last_position(self) -> int:
-        _, last = await self._retrying("stream info", self._bounds)
-        return last
+        """The stream's last position, as its leader knows it while a quorum of the stream's
+        replicas is in contact with it. An isolated leader keeps answering stream info from its
+        own copy, which the majority may have moved past: then OrderingError, so a caller that
+        confirms its view with this (gateway.services.staleness) does not confirm a stale one."""
+        info = await self._retrying("stream info", lambda: self._js.stream_info(self._names.stream))
+        _require_quorum(info, self._options.quorum_seen_s)
+        return int(info.state.last_seq)
 
     async def close(self) -> None:
         if not self._nc.is_closed:
@@ -293,6 +312,23 @@ class NatsOrdering:
             # A cancel that nats-py swallowed while the publish completed must still end the task.
             _raise_if_cancelling()
             return result
+
+
+def _require_quorum(info: Any, seen_within_s: float) -> None:
+    """Raise OrderingError unless the leader plus the replicas it heard from within
+    ``seen_within_s`` form a majority of the stream's peers (a stream of one peer always does)."""
+    cluster = getattr(info, "cluster", None)
+    replicas = list(getattr(cluster, "replicas", None) or [])
+    if cluster is None or not replicas:
+        return
+    limit_ns = seen_within_s * 1e9
+    fresh = [r for r in replicas if not r.offline and r.active is not None and r.active <= limit_ns]
+    peers, seen = 1 + len(replicas), 1 + len(fresh)
+    if seen < peers // 2 + 1:
+        raise OrderingError(
+            f"the ledger stream's leader {cluster.leader} heard from {seen} of its {peers} "
+            f"replicas within {seen_within_s} s: no quorum confirms its view"
+        )
 
 
 class _StaleReaderError(Exception):
