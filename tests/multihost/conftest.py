@@ -44,7 +44,7 @@ def _keep_logs(consortium: HostConsortium, request: pytest.FixtureRequest) -> No
     if report is not None and report.failed:
         # Not under pytest's tmp folders: they are rotated away by later runs.
         path = Path(tempfile.gettempdir()) / f"medgate-multihost-{consortium.network.token}.log"
-        path.write_text(consortium.log_tails(20000), encoding="utf-8")
+        path.write_text(consortium.log_tails(2_000_000), encoding="utf-8")
         print(f"multihost logs: {path}")
 
 
