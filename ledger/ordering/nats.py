@@ -316,7 +316,7 @@ class NatsOrdering:
 
 def _require_quorum(info: Any, seen_within_s: float) -> None:
     """Raise OrderingError unless the answer comes from the stream's leader and the leader plus
-    the replicas it heard from within ``seen_within_s`` (and finds current) form a majority of the
+    the replicas it heard from within ``seen_within_s`` form a majority of the
     stream's peers. A leaderless replica may answer stream info from its own copy: refused too.
     A stream of one peer always passes."""
     cluster = getattr(info, "cluster", None)
@@ -326,11 +326,8 @@ def _require_quorum(info: Any, seen_within_s: float) -> None:
     if not cluster.leader:
         raise OrderingError("the ledger stream has no leader: no quorum confirms any view")
     limit_ns = seen_within_s * 1e9
-    fresh = [
-        r
-        for r in replicas
-        if r.current and not r.offline and r.active is not None and r.active <= limit_ns
-    ]
+    # Not ``current``: a follower still catching up after an election is in contact all the same.
+    fresh = [r for r in replicas if not r.offline and r.active is not None and r.active <= limit_ns]
     peers, seen = 1 + len(replicas), 1 + len(fresh)
     if seen < peers // 2 + 1:
         raise OrderingError(

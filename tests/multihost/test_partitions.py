@@ -71,11 +71,15 @@ def stale_refusal(member: MemberHost, requester: MemberHost, national_id: str) -
 
 def release_within(requester: MemberHost, custodian: str, national_id: str, purpose: str) -> str:
     """The tx of the first release ``custodian`` makes to ``requester`` within 60 s (the majority
-    may first have to elect a new stream leader: until then it calls its own view stale)."""
+    may first have to elect a new stream leader: until then it calls its own view stale). Any
+    answer but a release must be a refusal, never data."""
 
     def attempt() -> str | None:
         answer = ask(requester.gateway, custodian, national_id, purpose, ["Claim", "Observation"])
-        return answer.headers["X-Medgate-Access-Tx"] if answer.status_code == 200 else None
+        if answer.status_code == 200:
+            return answer.headers["X-Medgate-Access-Tx"]
+        assert answer.json()["resourceType"] == "OperationOutcome", answer.text
+        return None
 
     return wait_for(attempt, f"{custodian} releasing to {requester.org}", 60)
 
@@ -105,11 +109,9 @@ def test_a_cut_off_member_refuses_to_release_and_catches_up_after_healing(
     cut.host.partition()
     released: list[str] = []
     try:
-        released.append(release_within(requester, custodian.org, asked, purpose))
-        for _ in range(3):  # then every release succeeds, one after the other
-            answer = ask(requester.gateway, custodian.org, asked, purpose, ["Claim"])
-            assert answer.status_code == 200, answer.text
-            released.append(answer.headers["X-Medgate-Access-Tx"])
+        # Four releases in a row, each within 60 s (a loaded machine may see a view flap while
+        # the new leader settles; nothing is released on a stale view meanwhile).
+        released += [release_within(requester, custodian.org, asked, purpose) for _ in range(4)]
         wait_converged(c, released, members=[m.org for m in majority])
         diagnostics = stale_refusal(cut, caller, asked)
         assert "last confirmed in sync" in diagnostics, diagnostics
