@@ -13,7 +13,7 @@ from gateway.identity.files import load_private_key
 from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory
 from gateway.services.ledger import LedgerService
-from gateway.services.ordering import open_ordering
+from gateway.services.ordering import open_ordering, tail_probe
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
 from gateway.settings import Settings
@@ -93,7 +93,7 @@ def build_app(
     directory = LedgerDirectory(ledger.store)
     clock_ms = ledger.clock_ms
     view = ViewAge(
-        ledger.ordering.last_position,
+        tail_probe(ledger.ordering, settings.ordering.max_view_age_s),
         lambda: ledger.committer.synced_position,
         bound_s=settings.ordering.max_view_age_s,
         monotonic=monotonic,

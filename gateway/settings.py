@@ -70,8 +70,8 @@ class StorageSettings(_Frozen):
     ledger_url: str = "sqlite:///data/ledger.db"
     """This member's replica of the ledger (blocks, entries, Merkle nodes, derived state)."""
     watermark: Path = Path("data/ledger-watermark.json")
-    """The rollback guard's record of the last checkpoints this member signed (gateway.services.
-    watermark): keep it off the database's volume and out of its backups."""
+    """The rollback guard's record of the last checkpoints this member signed
+    (gateway.services.watermark): keep it off the database's volume and out of its backups."""
 
 
 class OrderingSettings(_Frozen):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ def type_name(annotation: Any) -> str:
         return " \\| ".join(f"`{v}`" for v in typing.get_args(annotation))
     if origin is tuple:
         return f"list of {type_name(typing.get_args(annotation)[0])}s"
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(inner) == 1:
+            return f"{type_name(inner[0])} (optional)"
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return " \\| ".join(f"`{m.value}`" for m in annotation)
     names = {str: "string", int: "integer", bool: "boolean", Path: "path"}
@@ -78,7 +83,9 @@ def _rows(model: type[BaseModel], prefix: str, env: str | None) -> list[str]:
         if _table_of(annotation) is not None:
             continue  # a table of its own, listed after this one
         var = f"`{env}{name.upper()}`" if env is not None else "-"
-        described = (field.description or "").replace("|", "\\|") + _constraints(field)
+        # One line: a table row ends at the first newline of a multi-line docstring.
+        text = " ".join((field.description or "").split())
+        described = text.replace("|", "\\|") + _constraints(field)
         rows.append(
             f"| `{prefix}{name}` | {type_name(annotation)} | {_default(field)} | {var} "
             f"| {described} |"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from gateway.cli.verify_sources import LogReader, PeerLedger, ReferenceError
 from gateway.identity.files import load_private_key
+from gateway.peers.tls import member_context
 from gateway.services.ordering import open_ordering
 from gateway.services.watermark import WatermarkError, load_watermark
 from gateway.settings import Settings
@@ -26,6 +28,7 @@ from ledger.errors import CheckpointError, LedgerError, VerificationError
 from ledger.ids import ConsortiumId
 from ledger.ordering.solo import SoloOrdering
 from ledger.standing import Comparison, ProofFetch, Standing, compare
+from ledger.state import members
 from ledger.storage.sql import SqlStore
 from ledger.verify import verify_store
 
@@ -165,7 +168,8 @@ def _compare_references(
         return []
     references: list[tuple[str, Checkpoint, ProofFetch | None]] = []
     if args.against:
-        peer = PeerLedger(args.against, settings.org, load_private_key(settings.keys.signing_key))
+        key = load_private_key(settings.keys.signing_key)
+        peer = PeerLedger(args.against, settings.org, key, peer_tls(store, args.against, settings))
         cosigned = peer.checkpoint()
         source = f"{peer.url}'s cosigned checkpoint"
         try:
@@ -183,3 +187,19 @@ def _compare_references(
     if record.final is not None:
         references.append(("this member's last cosigned checkpoint", record.final.cp, None))
     return [(source, compare(store, head, ref, proof)) for source, ref, proof in references]
+
+
+def peer_tls(store: SqlStore, url: str, settings: Settings) -> ssl.SSLContext | bool:
+    """The TLS trust for ``--against URL``: the CA registered on our ledger for the member whose
+    endpoint that is (as every peer call trusts only the called member's CA); the system's CAs
+    for an https URL no member registers; plain HTTP only where the config allows it. Raises
+    ReferenceError for a refused http:// URL."""
+    wanted = url.rstrip("/")
+    if wanted.startswith("http://"):
+        if not settings.server.allow_plain_http:
+            raise ReferenceError(f"{url}: plain HTTP is refused (server.allow_plain_http)")
+        return False
+    for found in members(store):
+        if found.endpoint.rstrip("/") == wanted and found.ca_chain:
+            return member_context(found.ca_chain[0])
+    return True

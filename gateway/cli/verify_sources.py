@@ -8,6 +8,7 @@ one, so a log of any length is streamed, never loaded whole.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -87,10 +88,19 @@ class PeerLedger:
     """A peer's ledger API (``<url>/ledger/...``), each request with a fresh peer assertion signed
     by this member's key (the peer serves members only)."""
 
-    def __init__(self, url: str, org: str, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(
+        self,
+        url: str,
+        org: str,
+        key: ec.EllipticCurvePrivateKey,
+        tls: ssl.SSLContext | bool = True,
+    ) -> None:
         self.url = url.rstrip("/")
         self._org = org
         self._key = key
+        self._tls = tls
+        """The peer's TLS trust (gateway.peers.tls.member_context: its own registered CA);
+        True: the system's default CAs; False: plain HTTP (a loopback demo)."""
 
     def checkpoint(self) -> CosignedCheckpoint:
         """The peer's highest quorum-cosigned checkpoint (signatures not yet checked)."""
@@ -121,7 +131,9 @@ class PeerLedger:
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(self.url + path, params=params, headers=headers) as response,
+                session.get(
+                    self.url + path, params=params, headers=headers, ssl=self._tls
+                ) as response,
             ):
                 if response.status != 200:
                     text = (await response.text())[:300]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,15 +102,43 @@ def render_kit(settings: Settings, options: KitOptions, now: datetime) -> Kit:
         root=options.root or out.resolve(),
         orgs=consortium.orgs,
     )
+    if not settings.keys.ca_key.is_file():
+        raise ValueError(
+            f"the organisation CA key is needed to issue TLS certificates: {settings.keys.ca_key}"
+        )
+    # Written into a fresh sibling folder, renamed into place at the end: a failure half-way
+    # leaves no partial kit (with copied keys) behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        files = _write_kit(settings, plan, consortium, own.endpoint, staging, now)
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Kit(out, texts.public_url(plan), own.endpoint, tuple(out / f for f in files))
+
+
+def _write_kit(
+    settings: Settings,
+    plan: texts.Plan,
+    consortium: members.Consortium,
+    endpoint: str,
+    out: Path,
+    now: datetime,
+) -> list[Path]:
+    """Every file of the kit under ``out``; their paths relative to it."""
     written: list[Path] = []
 
     def private(rel: str, data: bytes) -> None:
         write_private(out / rel, data)
-        written.append(out / rel)
+        written.append(Path(rel))
 
     def public(rel: str, data: bytes) -> None:
         write_public(out / rel, data)
-        written.append(out / rel)
+        written.append(Path(rel))
 
     for name in _COPIED_PRIVATE:
         path: Path = getattr(settings.keys, name)
@@ -124,15 +153,15 @@ def render_kit(settings: Settings, options: KitOptions, now: datetime) -> Kit:
     cas = consortium.ca_bundle_pem()
     public("gateway/keys/member-cas.pem", cas)
     public("nats/tls/member-cas.pem", cas)
-    _issue(settings, private, public, host, now)
+    _issue(settings, private, public, plan.host, now)
     private("gateway/medgate.toml", texts.gateway_config(plan).encode("utf-8"))
     private("nats/nats-server.conf", texts.nats_config(plan).encode("utf-8"))
     public("systemd/medgate-gateway.service", texts.gateway_unit(plan).encode("utf-8"))
     public("systemd/medgate-nats.service", texts.nats_unit(plan).encode("utf-8"))
-    public("README.md", texts.readme(plan, own.endpoint).encode("utf-8"))
+    public("README.md", texts.readme(plan, endpoint).encode("utf-8"))
     for folder in ("gateway/data", "nats/store"):
         (out / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Kit(out, texts.public_url(plan), own.endpoint, tuple(written))
+    return written
 
 
 def _issue(
@@ -141,8 +170,6 @@ def _issue(
     """The HTTPS server certificate, the NATS server's and the gateway's NATS client one, all
     from the member's CA (which must be on this machine: render where the CA key is kept)."""
     ca_key = settings.keys.ca_key
-    if not ca_key.is_file():
-        raise ValueError(f"the organisation CA key is needed to issue TLS certificates: {ca_key}")
     names = tuple(dict.fromkeys((host, "localhost", "127.0.0.1")))
     for rel, purpose in (
         ("gateway/keys/tls", "https"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from gateway.settings import Settings
 from gateway.tls import nats_client_context
 from ledger.ordering.base import Ordering
@@ -22,3 +24,14 @@ async def open_ordering(settings: Settings, *, stream: str = "ledger") -> Orderi
     # TLS (mutual: our certificate maps to the servers' NATS user) when the config names the CAs.
     tls = nats_client_context(settings)
     return await NatsOrdering.connect(servers, consortium, replicas=replicas, tls=tls)
+
+
+def tail_probe(ordering: Ordering, bound_s: float) -> Callable[[], Awaitable[int]]:
+    """How the staleness probe (gateway.services.staleness) asks ``ordering`` for its tail: on
+    nats, only a stream leader that hears a quorum of replicas counts (an isolated former leader
+    would confirm a stale tail); solo's tail is the shared file's."""
+    if isinstance(ordering, NatsOrdering):
+        # Raft heartbeats arrive about every second: a few missed ones, at most half the bound.
+        silence = max(2.0, min(bound_s / 2, 5.0))
+        return lambda: ordering.confirmed_last_position(silence)
+    return ordering.last_position

@@ -22,6 +22,7 @@ from ledger.ordering.nats_stream import (
     StreamNames,
     check_next,
     check_resume,
+    leader_hears_quorum,
     stream_config,
     stream_names,
 )
@@ -220,6 +221,16 @@ class NatsOrdering:
         confirms its view with this (gateway.services.staleness) does not confirm a stale one."""
         info = await self._retrying("stream info", lambda: self._js.stream_info(self._names.stream))
         _require_quorum(info, self._options.quorum_seen_s)
+        return int(info.state.last_seq)
+
+    async def confirmed_last_position(self, max_silence_s: float) -> int:
+        """The stream's last position, only from a leader that heard a quorum of the stream's
+        replicas within ``max_silence_s`` (``leader_hears_quorum``): what a gateway may take as
+        the consortium's tail when it confirms its view is fresh. Raises OrderingError otherwise
+        (and as ``last_position`` does)."""
+        info = await self._retrying("stream info", lambda: self._js.stream_info(self._names.stream))
+        if not leader_hears_quorum(info.cluster, max_silence_s):
+            raise OrderingError(f"the leader of {self._names.stream} does not hear a quorum")
         return int(info.state.last_seq)
 
     async def close(self) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import ClusterInfo, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from ledger.errors import OrderingGapError, OrderingMismatchError
 
@@ -90,3 +90,23 @@ def check_resume(after: int, first_seq: int, last_seq: int) -> None:
         )
     if first_seq > after + 1:
         raise OrderingGapError(expected=after + 1, got=first_seq)
+
+
+def leader_hears_quorum(cluster: ClusterInfo | None, max_silence_s: float) -> bool:
+    """Whether the stream's leader, as its stream info reports, heard a quorum of the stream's
+    peers (itself included) within ``max_silence_s``: current, online, active recently. A leader
+    cut off from the others keeps answering stream info with its own, possibly stale, tail until it
+    steps down; this tells such an answer apart. A stream without cluster info (one server) is
+    its own quorum. Requires max_silence_s > 0."""
+    if cluster is None:
+        return True  # a server without clustering is its own quorum
+    if not cluster.leader:
+        return False
+    replicas = cluster.replicas or []
+    limit_ns = max_silence_s * 1e9
+    heard = sum(
+        1
+        for peer in replicas
+        if peer.current and not peer.offline and peer.active is not None and peer.active <= limit_ns
+    )
+    return 1 + heard >= (1 + len(replicas)) // 2 + 1

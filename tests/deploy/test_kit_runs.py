@@ -5,6 +5,8 @@ certificates from their own member CAs, and a treatment exchange between them ov
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.kits import MemberKit, render_kits
+from tests.deploy.kits import MemberKit, render_kits, run_medgate
 from tests.deploy.running import ca_context, unit_process, wait_gateway_ready, wait_nats_ready
 from tests.e2e.flows import ask, seed, types_of
 from tests.e2e.gateways import Gateway
@@ -94,3 +96,29 @@ def test_a_treatment_exchange_over_https_on_nats_tls_and_postgresql(
     assert answer.headers["X-Medgate-Access-Tx"]
     metrics = running["hospital-a"].http.get("/metrics").text
     assert "medgate_ledger_view_age_seconds " in metrics
+
+
+def test_ledger_verify_reads_the_kits_stores_and_a_peer_over_https(
+    running: dict[str, Gateway],
+) -> None:
+    """`medgate ledger verify` on hospital-a's PostgreSQL store, against the NATS log over mutual
+    TLS and hospital-b's cosigned checkpoint over HTTPS (trusting hospital-b's registered CA)."""
+    seed(running["hospital-a"], claims=0)  # at least one block beyond genesis
+    config = running["hospital-a"].folder / "medgate.toml"
+    peer = running["hospital-b"].url
+
+    def verified() -> subprocess.CompletedProcess[str] | None:
+        done = run_medgate("ledger", "verify", "--config", str(config), "--against", peer)
+        return done if done.returncode == 0 else None
+
+    # hospital-b's checkpoint is cosigned once a quorum of members signed it: bounded retries.
+    done = None
+    for _ in range(40):
+        done = verified()
+        if done is not None:
+            break
+        time.sleep(0.5)
+    assert done is not None, run_medgate(
+        "ledger", "verify", "--config", str(config), "--against", peer
+    ).stdout
+    assert peer in done.stdout + done.stderr

@@ -162,3 +162,40 @@ def test_the_readme_walks_from_an_empty_host_to_a_serving_member(
         assert step in text, step
     assert f"https://127.0.0.1:{kit.https_port}" in text
     assert "{{" not in text
+
+
+def test_init_registers_a_members_https_endpoint_and_names_its_host(tmp_path: Path) -> None:
+    done = run_medgate(
+        "init", "--dir", str(tmp_path / "c"),
+        "--org", "hospital-a:hospital", "--org", "insurer:insurer",
+        "--url", "hospital-a=https://gw.hospital-a.example:8443",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    https = Settings.load(tmp_path / "c" / "hospital-a" / "medgate.toml")
+    assert https.public_url == "https://gw.hospital-a.example:8443"
+    assert https.server.allow_plain_http is False
+    check_transport(https)
+    cert = x509.load_pem_x509_certificate(https.server.tls_cert.read_bytes())  # type: ignore[union-attr]
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "gw.hospital-a.example" in san.get_values_for_type(x509.DNSName)
+    loopback = Settings.load(tmp_path / "c" / "insurer" / "medgate.toml")
+    assert loopback.public_url.startswith("http://127.0.0.1:")
+    assert loopback.server.allow_plain_http is True
+    bad = run_medgate(
+        "init", "--dir", str(tmp_path / "d"), "--org", "a1:hospital", "--url", "a1=ftp://x"
+    )
+    assert bad.returncode != 0
+    assert "expected ID=URL" in bad.stderr
+
+
+def test_render_without_the_ca_key_says_so_and_writes_nothing(
+    kits: dict[str, MemberKit], tmp_path: Path
+) -> None:
+    """A kit's own config has no CA key beside it (it stays offline): render cannot issue."""
+    out = tmp_path / "again"
+    done = run_medgate(
+        "deploy", "render", "--config", str(kits["insurer"].config), "--out", str(out)
+    )
+    assert done.returncode == 2
+    assert "organisation CA key is needed" in done.stderr
+    assert not out.exists() or not any(out.rglob("*.key"))
