@@ -67,9 +67,6 @@ class NatsOptions:
     the TCP connection: only missed pings reveal it (the client default, 2 min x 2, left a gateway
     attached to an unreachable server for minutes; found by tests/multihost)."""
     max_outstanding_pings: int = 3
-    quorum_seen_s: float = 3.0
-    """last_position() answers only while the stream's leader has heard from a majority of the
-    stream's replicas (itself included) within this many seconds (Raft heartbeats every ~1 s)."""
 
 
 class NatsOrdering:
@@ -215,13 +212,8 @@ class NatsOrdering:
         return Ordered(int(raw.seq), bytes(raw.data or b""))
 
     async def last_position(self) -> int:
-        """The stream's last position, as its leader knows it while a quorum of the stream's
-        replicas is in contact with it. An isolated leader keeps answering stream info from its
-        own copy, which the majority may have moved past: then OrderingError, so a caller that
-        confirms its view with this (gateway.services.staleness) does not confirm a stale one."""
-        info = await self._retrying("stream info", lambda: self._js.stream_info(self._names.stream))
-        _require_quorum(info, self._options.quorum_seen_s)
-        return int(info.state.last_seq)
+        _, last = await self._retrying("stream info", self._bounds)
+        return last
 
     async def confirmed_last_position(self, max_silence_s: float) -> int:
         """The stream's last position, only from a leader that heard a quorum of the stream's
@@ -323,28 +315,6 @@ class NatsOrdering:
             # A cancel that nats-py swallowed while the publish completed must still end the task.
             _raise_if_cancelling()
             return result
-
-
-def _require_quorum(info: Any, seen_within_s: float) -> None:
-    """Raise OrderingError unless the answer comes from the stream's leader and the leader plus
-    the replicas it heard from within ``seen_within_s`` form a majority of the
-    stream's peers. A leaderless replica may answer stream info from its own copy: refused too.
-    A stream of one peer always passes."""
-    cluster = getattr(info, "cluster", None)
-    replicas = list(getattr(cluster, "replicas", None) or [])
-    if cluster is None or not replicas:
-        return
-    if not cluster.leader:
-        raise OrderingError("the ledger stream has no leader: no quorum confirms any view")
-    limit_ns = seen_within_s * 1e9
-    # Not ``current``: a follower still catching up after an election is in contact all the same.
-    fresh = [r for r in replicas if not r.offline and r.active is not None and r.active <= limit_ns]
-    peers, seen = 1 + len(replicas), 1 + len(fresh)
-    if seen < peers // 2 + 1:
-        raise OrderingError(
-            f"the ledger stream's leader {cluster.leader} heard from {seen} of its {peers} "
-            f"replicas within {seen_within_s} s: no quorum confirms its view"
-        )
 
 
 class _StaleReaderError(Exception):
