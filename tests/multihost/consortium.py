@@ -73,6 +73,9 @@ class HostConsortium:
             for postgres in self._postgres:
                 postgres.remove()
 
+    def hosts(self) -> list[Host]:
+        return [member.host for member in self.members.values()]
+
     def log_tails(self, chars: int = 4000) -> str:
         """The last lines of every process log on every host (for a failing test's report)."""
         parts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -24,14 +25,15 @@ def jsz(host: Host) -> dict[str, Any]:
     return host.call(get)
 
 
-def stream_replicas(host: Host, consortium: str) -> list[str]:
-    """Names of the servers holding ``consortium``'s ledger stream (leader first), as ``host``'s
-    server sees it."""
+def stream_replicas(hosts: Iterable[Host], consortium: str) -> list[str]:
+    """Names of the servers holding ``consortium``'s ledger stream (leader first), as the first of
+    ``hosts`` whose server holds a replica sees it (a server lists only the streams it holds)."""
     name = stream_names(consortium).stream
-    for account in jsz(host).get("account_details", []):
-        for stream in account.get("stream_detail") or []:
-            if stream["name"] == name:
-                cluster = stream.get("cluster", {})
-                others = [r["name"] for r in cluster.get("replicas") or []]
-                return [cluster.get("leader", ""), *others]
-    raise AssertionError(f"no stream {name} on {host.name}'s server")
+    for host in hosts:
+        for account in jsz(host).get("account_details", []):
+            for stream in account.get("stream_detail") or []:
+                if stream["name"] == name:
+                    cluster = stream.get("cluster", {})
+                    others = [r["name"] for r in cluster.get("replicas") or []]
+                    return [cluster.get("leader", ""), *others]
+    raise AssertionError(f"no server of these hosts holds stream {name}")

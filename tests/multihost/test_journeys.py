@@ -40,9 +40,9 @@ def recorded_everywhere(c: HostConsortium, national_id: str, tx: str) -> None:
 
 def test_the_ledger_is_one_stream_replicated_on_three_hosts(four_hosts: HostConsortium) -> None:
     seed(four_hosts["hospital-a"].gateway, claims=0)
-    replicas = stream_replicas(four_hosts["hospital-a"].host, four_hosts.consortium_id)
+    replicas = stream_replicas(four_hosts.hosts(), four_hosts.consortium_id)
     addresses = {m.host.name for m in four_hosts.members.values()}
-    assert len(replicas) == 3
+    assert len(set(replicas)) == 3  # three distinct servers, each on its own host
     assert set(replicas) <= addresses
 
 

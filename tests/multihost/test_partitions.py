@@ -96,7 +96,7 @@ def test_a_cut_off_member_refuses_to_release_and_catches_up_after_healing(
         seeded[org] = seed(gateway, claims=1)
         consent = records.consent(seeded[org].patient_id, "insurer", "HPAYMT", ["Claim"])
         gateway.create(consent, gateway.auth())
-    cut = c[stream_replicas(c["hospital-a"].host, c.consortium_id)[0]]
+    cut = c[stream_replicas(c.hosts(), c.consortium_id)[0]]
     majority = [m for m in c.members.values() if m is not cut]
     # Who asks whom among the majority: the insurer asks a hospital (consent), else b asks a.
     requester = c["insurer"] if cut.org != "insurer" else c["hospital-b"]
