@@ -26,7 +26,7 @@ def jsz(host: Host) -> dict[str, Any]:
 
 
 def stream_replicas(hosts: Iterable[Host], consortium: str) -> list[str]:
-    """Names of the servers holding ``consortium``'s ledger stream (leader first), as the first of
+    """Distinct names of the servers holding ``consortium``'s ledger stream (leader first), as the first of
     ``hosts`` whose server holds a replica sees it (a server lists only the streams it holds)."""
     name = stream_names(consortium).stream
     for host in hosts:
@@ -34,6 +34,7 @@ def stream_replicas(hosts: Iterable[Host], consortium: str) -> list[str]:
             for stream in account.get("stream_detail") or []:
                 if stream["name"] == name:
                     cluster = stream.get("cluster", {})
+                    # A server lists the stream's other peers: itself (named like its host) too.
                     others = [r["name"] for r in cluster.get("replicas") or []]
-                    return [cluster.get("leader", ""), *others]
+                    return list(dict.fromkeys([cluster.get("leader", ""), host.name, *others]))
     raise AssertionError(f"no server of these hosts holds stream {name}")
