@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck contracts pytest bench system-deps clean
+.PHONY: demo test check lint typecheck contracts pytest bench system-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,14 @@ install: $(STAMP)
 # Debian packages the tests use: PostgreSQL binaries (throwaway server when none answers) and Chromium.
 system-deps:
 	@bash .ci/system-deps.sh
+
+# axe-core (npm registry) for the portal's accessibility test, into tests/browser/axe/node_modules.
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json
+	npm install --prefix tests/browser/axe --no-audit --no-fund --silent
+	touch $(AXE)
+
+browser-deps: $(AXE)
 
 demo: $(STAMP)
 	$(BIN)/medgate demo --dir $(or $(DIR),.demo) --fresh $(DEMO_ARGS)
@@ -31,7 +39,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps browser-deps
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 check: lint typecheck contracts

@@ -14,22 +14,27 @@ from gateway.api import (
     docs_ui,
     exchange,
     fhir,
+    governance,
     health,
     ledger_api,
     metrics,
     openapi,
     outbound,
     patient,
+    patient_auth,
+    patient_consent,
+    patient_notifications,
     policy,
 )
 from gateway.api.bodylimit import BodyLimit
 from gateway.api.deps import Clock, Services
 from gateway.api.metrics import RequestMetrics
 from gateway.auth.jwks import RemoteJwks
-from gateway.auth.keys import load_jwks, load_p256_private
+from gateway.auth.keys import load_jwks
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
 from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
+from gateway.auth.token_keys import TokenKeys
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
 from gateway.identity.pseudonym import load_patient_key
@@ -37,7 +42,9 @@ from gateway.requestlog import RequestLog
 from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
+from gateway.services.notices import open_notices
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
@@ -75,17 +82,19 @@ def create_app(
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
     view: ViewAge | None = None,
+    proposals: ProposalService | None = None,
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
     ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
     ``ledger``, when given, is the member's ledger node: it starts and stops with the app, and so
     does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime);
-    ``rollback`` suspends releases from a store older than this member's last checkpoint."""
+    ``rollback`` suspends releases from a store older than this member's last checkpoint;
+    ``proposals`` follows the governance proposal stream (started after the ledger node)."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
     replay_cache = replay if replay is not None else MemoryReplayCache()
-    token_key = load_p256_private(settings.keys.token_key)
+    token_key = TokenKeys.from_file(settings.keys.token_key, settings.keys.rotation_overlap_seconds)
     tokens = TokenService(
         public_url=settings.public_url,
         clients=load_clients(settings),
@@ -101,9 +110,14 @@ def create_app(
             await checkpoints.start()
         if view is not None:  # serve once caught up, or after the bound (then stale: 503s)
             await view.start(first_within_s=view.bound_s)
+        if proposals is not None:
+            await proposals.start()
         try:
             yield
         finally:
+            if proposals is not None:
+                await proposals.stop()
+                await proposals.close()
             if view is not None:
                 await view.stop()
             if checkpoints is not None:
@@ -151,13 +165,24 @@ def create_app(
         checkpoints=checkpoints,
         rollback=rollback,
         view=view,
+        proposals=proposals,
     )
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).
     app.router.routes.extend([*exchange.fast_routes, *outbound.fast_routes])
     for module in (fhir, auth, health, exchange, outbound, patient, ledger_api, policy, metrics):
         app.include_router(module.router)
+    app.include_router(governance.router)
     app.include_router(patient.portal_router)
+    app.include_router(patient_consent.router)
+    app.include_router(patient_notifications.router)
+    if ledger is not None:
+        # Registered before the node starts: every block it commits is seen (the catch-up too).
+        notices = open_notices(settings.notifications, fhir_store, ledger.store, ledger.clock_ms)
+        ledger.on_block(notices.notifier.on_block)
+        app.state.notices = notices
+    # After the exchange's router: its lifespan opens the patient index this one reuses.
+    app.include_router(patient_auth.router)
     app.include_router(docs_ui.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)

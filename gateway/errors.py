@@ -6,6 +6,7 @@ GatewayError                     root: raised on purpose (status, code, diagnost
  +-- ForbiddenError              403 authenticated, but the scope or policy does not allow it
  +-- NotFoundError               404 no such resource or route
  +-- ConflictError               409 version conflict (If-Match) or duplicate
+ +-- GoneError                   410 the thing asked for existed but is no longer usable (expired)
  +-- TooLargeError               413 body over the configured limit (limit)
  +-- UnsupportedMediaError       415 Content-Type is not FHIR JSON (media_type)
  +-- InvalidResourceError        422 the resource fails R4 validation (issues: location, kind)
@@ -95,6 +96,10 @@ class ConflictError(GatewayError):
     status, code = 409, "conflict"
 
 
+class GoneError(GatewayError):
+    status, code = 410, "expired"
+
+
 class TooLargeError(GatewayError):
     status, code = 413, "too-costly"
 
@@ -117,6 +122,13 @@ class InvalidResourceError(GatewayError):
 
 class RateLimitedError(GatewayError):
     status, code = 429, "throttled"
+
+    def __init__(self, diagnostics: str, *, retry_after: int | None = None) -> None:
+        super().__init__(diagnostics)
+        self.retry_after = retry_after
+
+    def headers(self) -> Mapping[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class UnavailableError(GatewayError):

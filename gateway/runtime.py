@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from gateway.app import create_app
 from gateway.clock import now_ms
 from gateway.identity.files import load_private_key
+from gateway.identity.signing_ring import SigningRing
 from gateway.services.checkpoints import CheckpointService
-from gateway.services.directory import LedgerDirectory
+from gateway.services.directory import LedgerDirectory, block_ts_of
 from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering, tail_probe
+from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
 from gateway.settings import Settings
@@ -24,28 +26,35 @@ from ledger.storage.sql import SqlStore
 async def open_ledger(
     settings: Settings, *, cut_after: float = 0.05, clock_ms: Callable[[], int] = now_ms
 ) -> LedgerService:
-    """The member's ledger node (not yet started), on ``clock_ms``: the member's one clock."""
+    """The member's ledger node (not yet started), on ``clock_ms``: the member's one clock. It
+    holds every signing key of the member's key files and signs with the one the ledger has
+    active (docs/key-rotation.md)."""
+    ring = SigningRing(settings.keys.signing_key)
     return LedgerService(
         OrgId(settings.org),
-        load_private_key(settings.keys.signing_key),
+        ring.key,
         SqlStore(settings.ledger_store_url),
         await open_ordering(settings),
         settings.keys.genesis.read_bytes(),
         clock_ms=clock_ms,
         cut_after=cut_after,
+        keyring=ring,
+        peer_grace_ms=settings.keys.rotation_overlap_seconds * 1000 // 2,
     )
 
 
 async def open_checkpoints(settings: Settings, ledger: LedgerService) -> CheckpointService:
     """The member's checkpointer on the consortium's checkpoint stream, registered on ``ledger``'s
     blocks. Requires ``ledger`` not started yet (every block it commits must be signed)."""
-    return await CheckpointService.attach(
+    service = await CheckpointService.attach(
         ledger,
-        load_private_key(settings.keys.signing_key),
+        ledger.signing_key,
         await open_ordering(settings, stream="checkpoints"),
         ConsortiumId(settings.consortium),
         settings.keys.genesis.read_bytes(),
     )
+    ledger.on_rekey(service.checkpointer.rekey)  # a rotated key signs the checkpoints too
+    return service
 
 
 async def open_rollback_guard(
@@ -78,11 +87,23 @@ async def open_rollback_guard(
     return guard
 
 
+async def open_proposals(settings: Settings, ledger: LedgerService) -> ProposalService:
+    """The member's follower of the consortium's governance proposal stream, signing (proposals,
+    endorsements) with this member's own signing key only."""
+    return ProposalService(
+        ledger,
+        ledger.signing_key,
+        await open_ordering(settings, stream="proposals"),
+        ledger.clock_ms,
+    )
+
+
 def build_app(
     settings: Settings,
     ledger: LedgerService,
     checkpoints: CheckpointService | None = None,
     rollback: RollbackGuard | None = None,
+    proposals: ProposalService | None = None,
     *,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
@@ -90,8 +111,11 @@ def build_app(
     and the node (and its checkpointer, when given) starts and stops with the app. Releases stop
     once the view is older than ``ordering.max_view_age_s`` on ``monotonic`` (gateway.services.
     staleness)."""
-    directory = LedgerDirectory(ledger.store)
     clock_ms = ledger.clock_ms
+    overlap_ms = settings.keys.rotation_overlap_seconds * 1000
+    directory = LedgerDirectory(
+        ledger.store, clock_ms=clock_ms, overlap_ms=overlap_ms, block_ts=block_ts_of(ledger.store)
+    )
     view = ViewAge(
         tail_probe(ledger.ordering, settings.ordering.max_view_age_s),
         lambda: ledger.committer.synced_position,
@@ -106,6 +130,7 @@ def build_app(
         checkpoints=checkpoints,
         rollback=rollback,
         view=view,
+        proposals=proposals,
     )
 
 
@@ -121,4 +146,5 @@ async def open_gateway(
     ledger = await open_ledger(settings, cut_after=cut_after, clock_ms=clock_ms)
     checkpoints = await open_checkpoints(settings, ledger)
     rollback = await open_rollback_guard(settings, ledger, checkpoints)
-    return build_app(settings, ledger, checkpoints, rollback, monotonic=monotonic)
+    proposals = await open_proposals(settings, ledger)
+    return build_app(settings, ledger, checkpoints, rollback, proposals, monotonic=monotonic)

@@ -112,6 +112,10 @@ class KeySettings(_Frozen):
     """The consortium's genesis entry, signed by every founder (public)."""
     token_key: Path = Path("keys/token.key")
     """P-256 key signing this gateway's SMART access tokens and patient tokens (0600)."""
+    rotation_overlap_seconds: int = Field(900, ge=0, le=7 * 24 * 3600)
+    """How long after a key retired what it signed is still accepted: peer assertions under a
+    member's retired signing key (from the retiring entry's ts on the ledger) and tokens under this
+    gateway's retired token key (see docs/key-rotation.md). At least the longest token lifetime."""
 
 
 class ClientSettings(_Frozen):
@@ -132,6 +136,90 @@ class ClientSettings(_Frozen):
     def _one_key_source(self) -> ClientSettings:
         if (self.jwks_path is None) == (self.jwks_url is None):
             raise ValueError("give exactly one of jwks_path and jwks_url")
+        return self
+
+
+class NotificationSettings(_Frozen):
+    smtp_host: str | None = None
+    """SMTP server that forwards patient notifications by e-mail (none: no e-mail is sent)."""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    """Its TCP port."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS before authenticating or sending."""
+    smtp_username: str | None = None
+    """SMTP login, when the server needs one (the password: `MEDGATE_NOTIFICATIONS__SMTP_PASSWORD`)."""
+    smtp_password: str | None = None
+    """SMTP password; set it through the environment, not the config file."""
+    mail_from: str = "medgate@localhost"
+    """The `From` address of notification e-mails."""
+    webhook_url: str | None = Field(None, pattern=r"^https?://[^\s#]+$", max_length=2048)
+    """URL that receives each notification as a JSON POST (none: no webhook)."""
+    max_attempts: int = Field(5, ge=1, le=20)
+    """Delivery attempts per notification and channel before it is given up (recorded)."""
+    backoff_seconds: float = Field(30.0, gt=0, le=86400)
+    """Wait before the second attempt; doubles after each failure."""
+    poll_seconds: float = Field(5.0, gt=0, le=3600)
+    """How often the forwarder looks for notifications to deliver."""
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Timeout of one SMTP or webhook attempt."""
+
+
+class PatientClientSettings(_Frozen):
+    """A public client of patient sign-in (SMART App Launch, code + PKCE, no secret)."""
+
+    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    """The app's `client_id` in authorization and token requests."""
+    redirect_uris: tuple[str, ...] = Field(min_length=1)
+    """Exact redirect URIs the app may name (compared character for character)."""
+
+
+class OidcSettings(_Frozen):
+    """OpenID Connect federation to the hospital's own identity provider (gateway as relying
+    party). The patient's identifier is the ID token's ``claim``, in ``identifier_system``."""
+
+    issuer: str = Field(pattern=r"^https?://[^\s?#]+$", max_length=2048)
+    """The IdP's issuer URL (its `/.well-known/openid-configuration` is read from it)."""
+    client_id: str = Field(min_length=1, max_length=256)
+    """This gateway's client id at the IdP."""
+    client_secret_path: Path
+    """File holding this gateway's client secret at the IdP (0600): the gateway is a
+    confidential client (client_secret_basic), and uses PKCE as well."""
+    scope: str = "openid"
+    """Scopes asked of the IdP (must include `openid`)."""
+    claim: str = Field("sub", min_length=1, max_length=128)
+    """The ID token claim whose value is the patient's identifier value (e.g. `sub`, `mrn`)."""
+    identifier_system: str = Field(min_length=1, max_length=256)
+    """The identifier system the claim's value belongs to (e.g. the hospital's MRN system)."""
+    label: str = "Sign in with the hospital account"
+    """The button's text on the sign-in page."""
+
+
+class PatientAuthSettings(_Frozen):
+    """Patient sign-in: this gateway as the patient's authorisation server (docs/patient-sign-in.md)."""
+
+    authenticators: tuple[Literal["invitation", "oidc"], ...] = ("invitation",)
+    """Authenticators offered on the sign-in page (`oidc` needs the `oidc` table)."""
+    access_seconds: int = Field(300, ge=30, le=900)
+    """Lifetime of a signed-in patient's access token."""
+    refresh_seconds: int = Field(8 * 3600, ge=60, le=30 * 86400)
+    """Lifetime of a session's refresh tokens (each is single use; a new one comes with each refresh)."""
+    code_seconds: int = Field(60, ge=10, le=600)
+    """Lifetime of an authorization code (single use)."""
+    invitation_seconds: int = Field(7 * 86400, ge=60, le=90 * 86400)
+    """Lifetime of an invitation code printed by `medgate patient invite`."""
+    max_failures: int = Field(5, ge=1, le=100)
+    """Wrong sign-in attempts allowed per client address (and per invitation) before lockout."""
+    lockout_seconds: int = Field(900, ge=1, le=86400)
+    """How long a client address stays locked out after `max_failures` wrong attempts."""
+    clients: tuple[PatientClientSettings, ...] = ()
+    """Public clients besides the portal (`medgate-portal`, redirect `<public_url>/portal`)."""
+    oidc: OidcSettings | None = None
+    """OpenID Connect federation to the hospital's IdP (for the `oidc` authenticator)."""
+
+    @model_validator(mode="after")
+    def _oidc_configured(self) -> PatientAuthSettings:
+        if "oidc" in self.authenticators and self.oidc is None:
+            raise ValueError("the oidc authenticator needs a [patient_auth.oidc] table")
         return self
 
 
@@ -166,6 +254,10 @@ class Settings(BaseSettings):
     """Key and certificate files written by `medgate init`."""
     clients: tuple[ClientSettings, ...] = ()
     """SMART Backend Services clients registered with this gateway (`[[clients]]` tables)."""
+    notifications: NotificationSettings = NotificationSettings()
+    """Forwarding of patient notifications (break-glass, notify-patient) by e-mail or webhook."""
+    patient_auth: PatientAuthSettings = PatientAuthSettings()
+    """Patient sign-in (authorization code + PKCE, invitation codes, OIDC federation)."""
 
     @classmethod
     def settings_customise_sources(
@@ -236,6 +328,7 @@ def _resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
     data["server"] = server
     clients = data.get("clients") or ()
     data["clients"] = [_client_resolved(c, base) for c in clients]
+    data["patient_auth"] = _patient_auth_resolved(data.get("patient_auth"), base)
     return data
 
 
@@ -244,6 +337,15 @@ def _resolve_optional(section: dict[str, Any], names: tuple[str, ...], base: Pat
     for name in names:
         if section.get(name):
             section[name] = base / Path(section[name])
+
+
+def _patient_auth_resolved(section: Any, base: Path) -> Any:
+    if not isinstance(section, dict) or not isinstance(section.get("oidc"), dict):
+        return section if section is not None else {}
+    oidc = dict(section["oidc"])
+    if oidc.get("client_secret_path"):
+        oidc["client_secret_path"] = base / Path(oidc["client_secret_path"])
+    return {**section, "oidc": oidc}
 
 
 def _client_resolved(client: Any, base: Path) -> Any:
@@ -274,6 +376,9 @@ def check_secrets(settings: Settings) -> None:
         if client.jwks_path is not None and not client.jwks_path.is_file():
             raise ConfigError(f"clients.{client.client_id}", f"JWKS missing: {client.jwks_path}")
     _check_patient_key(settings.keys.patient_key)
+    oidc = settings.patient_auth.oidc
+    if oidc is not None and not oidc.client_secret_path.is_file():
+        raise ConfigError("patient_auth.oidc.client_secret_path", "file missing")
     for name in ("url", "ledger_url"):
         password = make_url(getattr(settings.storage, name)).password
         if password is not None and str(password).lower() in PLACEHOLDERS:

@@ -30,6 +30,9 @@ LOADER_FIELDS = frozenset({"config_dir"})
 def type_name(annotation: Any) -> str:
     """A reader's name for a field's type: ``integer``, ``path``, ``solo | nats``, ..."""
     origin = typing.get_origin(annotation)
+    present = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType) and len(present) == 1:
+        return f"{type_name(present[0])}, optional"
     if origin is typing.Literal:
         return " \\| ".join(f"`{v}`" for v in typing.get_args(annotation))
     if origin is tuple:
@@ -50,8 +53,8 @@ def _default(field: FieldInfo) -> str:
     value = field.default
     if isinstance(value, BaseModel):
         return "(table)"
-    if isinstance(value, tuple) and not value:
-        return "`[]`"
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
     return f"`{value}`"
 
 
@@ -69,6 +72,9 @@ def _table_of(annotation: Any) -> type[BaseModel] | None:
     """The model of a ``[table]`` or ``[[table]]`` field, else None."""
     if typing.get_origin(annotation) is tuple:
         annotation = typing.get_args(annotation)[0]
+    optional = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
+        annotation = optional[0]  # an optional table: ``OidcSettings | None``
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
@@ -83,7 +89,7 @@ def _rows(model: type[BaseModel], prefix: str, env: str | None) -> list[str]:
         if _table_of(annotation) is not None:
             continue  # a table of its own, listed after this one
         var = f"`{env}{name.upper()}`" if env is not None else "-"
-        # One line: a table row ends at the first newline of a multi-line docstring.
+        # One table row per field: a docstring's line breaks become spaces.
         text = " ".join((field.description or "").split())
         described = text.replace("|", "\\|") + _constraints(field)
         rows.append(
@@ -99,21 +105,36 @@ def _table(title: str, intro: str, rows: list[str]) -> list[str]:
 
 
 def render() -> str:
-    """The reference as Markdown: the top-level keys, then one table per section."""
+    """The reference as Markdown: the top-level keys, then one table per section (a section's
+    own tables after it, named ``[section.table]``)."""
     out = _table(
         "top level", "The keys at the top of `medgate.toml`.", _rows(Settings, "", "MEDGATE_")
     )
-    for name, field in Settings.model_fields.items():
-        model = _table_of(field.annotation)
-        if model is None:
+    out += _sections(Settings, "", "MEDGATE_")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _sections(model: type[BaseModel], path: str, env: str | None) -> list[str]:
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        table = _table_of(field.annotation)
+        if table is None:
             continue
         if typing.get_origin(field.annotation) is tuple:
             intro = f"{field.description} One table per entry; set in the file only."
-            out += _table(f"[[{name}]]", intro, _rows(model, "", None))
-        else:
-            env = f"MEDGATE_{name.upper()}__"
-            out += _table(f"[{name}]", field.description or "", _rows(model, "", env))
-    return "\n".join(out).rstrip() + "\n"
+            out += _table(f"[[{path}{name}]]", intro, _rows(table, "", None))
+            continue
+        inner = None if env is None or _is_optional(field) else f"{env}{name.upper()}__"
+        intro = field.description or ""
+        if inner is None and env is not None:
+            intro += " Set in the file only."
+        out += _table(f"[{path}{name}]", intro, _rows(table, "", inner))
+        out += _sections(table, f"{path}{name}.", inner)
+    return out
+
+
+def _is_optional(field: FieldInfo) -> bool:
+    return type(None) in typing.get_args(field.annotation)
 
 
 def with_reference(text: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.canonical import MAX_SAFE_INTEGER, canonical, canonical_parsed, parse, parse_canonical
@@ -47,15 +48,13 @@ class EntryType(StrEnum):
     ERASURE_RECORD = "erasure.record"
 
 
-@dataclass(frozen=True, slots=True)
-class Endorsement:
+class Endorsement(msgspec.Struct, frozen=True, gc=False):
     org: OrgId
     kid: Kid
     sig: str
 
 
-@dataclass(frozen=True, slots=True)
-class SignedEntry:
+class SignedEntry(msgspec.Struct, frozen=True):
     """A decoded leaf. ``message`` is ``canonical(tx)``: the bytes every signature covers."""
 
     tx: Mapping[str, Any]

@@ -1,7 +1,8 @@
 """Typed identifiers and digests shared across the ledger (NewType: zero cost, checked by mypy)."""
 
-from dataclasses import dataclass
 from typing import NewType
+
+import msgspec
 
 OrgId = NewType("OrgId", str)
 """A member organisation's id, e.g. ``hospital-a``: lowercase letters, digits and dashes."""
@@ -22,9 +23,11 @@ ConsortiumId = NewType("ConsortiumId", str)
 """The consortium's id: the tx_id of its genesis transaction."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class NodeId:
-    """The root of the full Merkle subtree over leaves ``[index * 2**level, (index + 1) * 2**level)``."""
+class NodeId(msgspec.Struct, frozen=True, order=True, gc=False):
+    """The root of the full Merkle subtree over leaves ``[index * 2**level, (index + 1) * 2**level)``.
+
+    A frozen msgspec struct rather than a frozen dataclass, like the other values made per ledger
+    entry (``ledger.statekv.StateChange`` says why)."""
 
     level: int
     index: int

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -126,8 +127,7 @@ def _der_signature(sig_b64: str) -> bytes | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Es256Check:
+class _Es256Check(msgspec.Struct, frozen=True):
     public_key: ec.EllipticCurvePublicKey
     der: bytes
     message: bytes

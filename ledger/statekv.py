@@ -9,13 +9,22 @@ comparison of rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    """Set ``(ns, key)`` to ``value``, or delete it when ``value`` is None."""
+
+class StateChange(msgspec.Struct, frozen=True, gc=False):
+    """Set ``(ns, key)`` to ``value``, or delete it when ``value`` is None.
+
+    Values made for every ledger entry (this one, ``NodeId``, ``Ordered``, ``StoredEntry``, the
+    validation results) are frozen msgspec structs, not frozen dataclasses: as immutable and as
+    typed, but built in C, where a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__`` (~0.4 us against ~0.07 us; a committed entry makes about twenty of
+    them, all while holding the GIL the signature threads wait for). ``gc=False`` where a value holds
+    only strings, bytes and ints, which cannot form a reference cycle: the collector never tracks
+    them, so they do not bring its next pass closer.
+    """
 
     ns: str
     key: str

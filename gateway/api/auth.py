@@ -13,16 +13,26 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from gateway.api import schemas
+from gateway.api import patient_auth, schemas
 from gateway.api.contract import OAUTH_ERROR_REF, secured
 from gateway.api.deps import ServicesDep
 from gateway.auth.jwt import CLIENT_ALGORITHMS
 from gateway.auth.smart import ASSERTION_TYPE
 from gateway.errors import NO_STORE, OAuthCode, OAuthError
+from gateway.patientauth.pkce import METHODS as PKCE_METHODS
+from gateway.patientauth.requests import SCOPES_SUPPORTED as PATIENT_SCOPES
+from gateway.patientauth.server import GRANT_TYPES as PATIENT_GRANTS
 
 router = APIRouter(tags=["auth"])
 
-SCOPES_SUPPORTED = ["system/*.read", "system/*.write", "system/*.*"]
+SCOPES_SUPPORTED = ["system/*.read", "system/*.write", "system/*.*", "system/PatientToken.write"]
+PATIENT_CAPABILITIES = [
+    "launch-standalone",
+    "client-public",
+    "context-standalone-patient",
+    "permission-patient",
+    "permission-offline",
+]
 FORM = "application/x-www-form-urlencoded"
 
 TOKEN_FORM: dict[str, Any] = {
@@ -57,11 +67,20 @@ def smart_configuration(svc: ServicesDep) -> JSONResponse:
         {
             "issuer": svc.tokens.issuer,
             "token_endpoint": svc.tokens.token_endpoint,
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "grant_types_supported": ["client_credentials", *PATIENT_GRANTS],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ALGORITHMS),
-            "scopes_supported": SCOPES_SUPPORTED,
-            "capabilities": ["client-confidential-asymmetric", "permission-v1"],
+            "scopes_supported": [*SCOPES_SUPPORTED, *PATIENT_SCOPES],
+            "capabilities": [
+                "client-confidential-asymmetric",
+                "permission-v1",
+                *PATIENT_CAPABILITIES,
+            ],
+            # Patient sign-in (SMART App Launch, standalone; docs/patient-sign-in.md).
+            "authorization_endpoint": f"{svc.tokens.issuer}/patient/authorize",
+            "revocation_endpoint": f"{svc.tokens.issuer}/patient/oauth/revoke",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": list(PKCE_METHODS),
         }
     )
 
@@ -72,6 +91,9 @@ async def token(request: Request, svc: ServicesDep) -> JSONResponse:
     if media_type != FORM:
         raise OAuthError(OAuthCode.INVALID_REQUEST, f"the body must be {FORM}")
     form = _form(await request.body())
+    if form.get("grant_type") in PATIENT_GRANTS:
+        # SMART App Launch apps use the one token_endpoint of the discovery document.
+        return await patient_auth.token_response(request, form)
     issued = await run_in_threadpool(svc.tokens.exchange, form, svc.clock())
     body = {
         "access_token": issued.access_token,

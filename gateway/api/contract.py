@@ -49,10 +49,13 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "Patient token from POST /patient/token, issued by the patient's "
-        "hospital to its own portal backend; names one patient_ref. Opens the patient's "
-        "own audit log, the policy and ledger-wide consistency proofs, nothing else. See "
-        "docs/patient-proofs.md.",
+        "description": "Patient token: from the patient's sign-in at their hospital gateway "
+        "(SMART standalone launch, code + PKCE: /patient/authorize, /patient/oauth/token), or "
+        "minted by the hospital's back end (POST /patient/token, system/PatientToken.write); "
+        "names one patient_ref. Opens the patient's own audit log, consents and notifications "
+        "(writes need scope patient/Consent.write and the header X-Medgate-CSRF: 1), the "
+        "policy, ledger-wide consistency proofs and the patient routes its scopes allow, nothing "
+        "else. See docs/patient-sign-in.md, docs/patient-proofs.md and docs/consent.md.",
     },
 }
 
@@ -61,10 +64,12 @@ STATUS_TEXT = {
     401: "Missing or invalid credentials (OperationOutcome, WWW-Authenticate: Bearer).",
     403: "Authenticated, but the scope or the policy does not allow it (OperationOutcome).",
     404: "No such resource (OperationOutcome).",
-    409: "Version conflict (OperationOutcome).",
+    409: "Version conflict, duplicate, or a governance step already taken (OperationOutcome).",
+    410: "Gone: the proposal expired (OperationOutcome).",
     413: "Request body over the configured limit (OperationOutcome).",
     415: "Content-Type not accepted (OperationOutcome).",
-    422: "The resource fails FHIR R4 validation (OperationOutcome).",
+    422: "The resource fails FHIR R4 validation, or the ledger would refuse the proposed "
+    "governance change (OperationOutcome).",
     429: "Too many requests from one peer (OperationOutcome).",
     500: "Internal error; details only in the gateway log (OperationOutcome).",
     502: "The peer gateway answered something that does not verify (OperationOutcome).",

@@ -26,6 +26,7 @@ from gateway.services.checkpoints import CheckpointService
 from gateway.services.ledger import LedgerService
 from gateway.services.metrics import Metrics
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
@@ -60,6 +61,8 @@ class Services:
     view: ViewAge | None = None
     """How long ago this member last confirmed it holds the whole ledger: past the bound,
     releases are refused (bounded staleness)."""
+    proposals: ProposalService | None = None
+    """Follows the governance proposal stream; proposes and endorses with this member's key."""
 
 
 def ensure_releasable(svc: Services) -> None:

@@ -40,6 +40,11 @@ TAGS = [
     {"name": "outbound", "description": "Queries and deliveries this member's clients send out"},
     {"name": "exchange", "description": "Gateway-to-gateway routes (peer assertion)"},
     {"name": "patient", "description": "The patient's token and access log"},
+    {
+        "name": "patient-auth",
+        "description": "Patient sign-in: SMART standalone launch, code + PKCE, invitation "
+        "codes, OIDC federation (docs/patient-sign-in.md)",
+    },
     {"name": "ledger_api", "description": "Read access to the ledger, proofs, alarm clearing"},
     {"name": "policy", "description": "The consortium policy in force"},
     {"name": "health", "description": "Liveness and readiness probes"},

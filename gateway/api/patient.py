@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -13,13 +14,16 @@ from pydantic import BaseModel, Field
 from gateway.api import schemas
 from gateway.api.contract import Scheme, secured
 from gateway.api.deps import BearerDep, GrantDep, ServicesDep
+from gateway.api.patient_auth import signin_of
 from gateway.auth.scopes import Action, allows
 from gateway.errors import FHIR_JSON, ForbiddenError, NotFoundError, UnavailableError
 from gateway.services.audit_fhir import audit_bundle
 from gateway.services.patient_audit import patient_audit
 from gateway.services.patient_tokens import PatientTokens
+from gateway.services.timeline import describe
 from ledger.ids import PatientRef
 
+log = logging.getLogger("medgate.patient")
 router = APIRouter(prefix="/patient", tags=["patient"])
 portal_router = APIRouter(tags=["portal"])
 FHIR_FORMATS = frozenset({"fhir", "json+fhir", FHIR_JSON})
@@ -28,6 +32,11 @@ _PORTAL_FILES = {
     "portal.js": "text/javascript",
     "merkle.js": "text/javascript",
     "history.js": "text/javascript",
+    "timeline.js": "text/javascript",
+    "signin.js": "text/javascript",
+    "consents.js": "text/javascript",
+    "notices.js": "text/javascript",
+    "portal.css": "text/css; charset=utf-8",
 }
 
 
@@ -63,16 +72,26 @@ PatientDep = Annotated[PatientRef, Depends(patient_of)]
 
 @router.post(
     "/token",
-    **secured(Scheme.SMART, errors=(403, 503), ok=schemas.PatientToken),
+    **secured(Scheme.SMART, errors=(403, 404, 503), ok=schemas.PatientToken),
 )
-def issue_token(svc: ServicesDep, grant: GrantDep, body: TokenRequest) -> dict[str, Any]:
-    """A patient token for the patient with ``identifier``, for this hospital's own portal backend
-    (SMART scope ``system/Patient.read``), after it has authenticated the patient itself."""
-    if not allows(grant.scopes, "Patient", Action.READ):
-        raise ForbiddenError("scope system/Patient.read required")
+def issue_token(
+    request: Request, svc: ServicesDep, grant: GrantDep, body: TokenRequest
+) -> dict[str, Any]:
+    """Mint a patient token for the patient with ``identifier`` (back end only: SMART scope
+    ``system/PatientToken.write``, which no wildcard grants; 404 unless this hospital holds the
+    patient). Every minting is logged (patient_ref and client id). Patients sign in themselves
+    through /patient/authorize (docs/patient-sign-in.md)."""
+    if not allows(grant.scopes, "PatientToken", Action.WRITE):
+        raise ForbiddenError("scope system/PatientToken.write required")
     tokens = _patient_tokens(svc)
     ref = tokens.patient_ref(body.identifier.system, body.identifier.value)
+    if not signin_of(request).holds(ref):
+        raise NotFoundError("this hospital holds no patient with that identifier")
     issued = tokens.issue(ref, svc.clock())
+    log.info(
+        "patient token minted",
+        extra={"event": "patient_token.minted", "patient_ref": ref, "client_id": grant.client_id},
+    )
     return {
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -97,7 +116,7 @@ async def audit(
     log = await run_in_threadpool(patient_audit, svc.ledger.store, patient, final)
     if fmt is not None and fmt in FHIR_FORMATS:
         return JSONResponse(audit_bundle(log), media_type=FHIR_JSON)
-    return JSONResponse(log.to_json())
+    return JSONResponse(await run_in_threadpool(describe, svc.ledger.store, log.to_json()))
 
 
 def _static(name: str) -> Response:
@@ -107,8 +126,10 @@ def _static(name: str) -> Response:
 
 _STATIC_HEADERS = {
     # The page handles a bearer token: no framing, no third-party script, no referrer leaks.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' "
-    "'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
+    # No inline script or style at all: every script and the stylesheet are files of this origin.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -126,3 +147,9 @@ def portal_script(name: str) -> Response:
     if f"{name}.js" not in _PORTAL_FILES:
         raise NotFoundError("no such portal file")
     return _static(f"{name}.js")
+
+
+@portal_router.get("/portal/portal.css", include_in_schema=False)
+def portal_style() -> Response:
+    """The portal's stylesheet (a file: the CSP admits no inline style)."""
+    return _static("portal.css")

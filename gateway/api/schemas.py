@@ -22,6 +22,10 @@ class SmartConfiguration(_Doc):
     token_endpoint_auth_signing_alg_values_supported: list[str]
     scopes_supported: list[str]
     capabilities: list[str]
+    authorization_endpoint: str
+    revocation_endpoint: str
+    response_types_supported: list[str]
+    code_challenge_methods_supported: list[str]
 
 
 class TokenResponse(_Doc):
@@ -140,6 +144,9 @@ class PatientAudit(_Doc):
     entries: list[dict[str, Any]]
     pending: int
     note: str
+    cosigners: list[dict[str, str]] = Field(
+        default_factory=list, description="the checkpoint's cosigners: org and registered name"
+    )
 
 
 class PolicyInForce(_Doc):
@@ -148,3 +155,35 @@ class PolicyInForce(_Doc):
     set_at_index: int = Field(ge=0, description="ledger index of the entry that put it in force")
     height: int = Field(ge=0, description="ledger height this answer was read at")
     document: dict[str, Any] = Field(description="the policy: roles, purposes, rules")
+
+
+class ProposalQuorum(_Doc):
+    rule: dict[str, Any] | None = Field(description="the rule in force: {rule, k?}")
+    electorate: int = Field(description="active members who may sign this proposal")
+    needed: int | None = Field(description="signers needed; null: the rule cannot be met")
+    signers: list[str] = Field(description="members whose signatures count (proposer first)")
+    met: bool
+
+
+class ProposalEntry(_Doc):
+    index: int
+    height: int
+    code: str = Field(description="the ledger's validation code name (VALID when committed)")
+
+
+class Proposal(_Doc):
+    id: str = Field(pattern=r"^[0-9a-f]{16}$", description="the digest's first 16 hex digits")
+    digest: str = Field(pattern=HEX64, description="tx id: SHA-256 of the canonical tx")
+    type: Literal["member.add", "member.update", "member.remove", "policy.set"]
+    proposer: str
+    proposed_ms: int
+    expires_ms: int
+    status: Literal["open", "quorum-met", "committed", "refused", "expired"]
+    tx: dict[str, Any] = Field(description="the exact unsigned governance transaction")
+    endorsed_by: list[str] = Field(description="members whose endorsement verifies and counts")
+    quorum: ProposalQuorum
+    entry: ProposalEntry | None = Field(description="the ledger entry, once committed")
+
+
+class ProposalList(_Doc):
+    proposals: list[Proposal]

@@ -8,6 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _SCOPE = re.compile(r"^system/(\*|[A-Z][A-Za-z]{0,63})\.(read|write|\*)$")
+EXPLICIT_ONLY = frozenset({"PatientToken"})
+"""Resources no wildcard reaches, on either side: ``system/PatientToken.write`` (minting patient
+tokens) must be both registered for the client and asked for by name. ``system/*.*`` would
+otherwise hand every EHR client the power to act as any patient."""
 
 
 class Action(enum.StrEnum):
@@ -30,6 +34,8 @@ class Scope:
 
     def covers(self, other: Scope) -> bool:
         """True when everything ``other`` allows, this allows too."""
+        if self.resource == "*" and other.resource in EXPLICIT_ONLY:
+            return False
         resource_ok = self.resource in ("*", other.resource)
         action_ok = self.action in ("*", other.action)
         return resource_ok and action_ok
@@ -63,6 +69,8 @@ def grant(requested: Iterable[str], registered: Iterable[str]) -> frozenset[Scop
 
 
 def _meet(a: Scope, b: Scope) -> Scope | None:
+    if "*" in (a.resource, b.resource) and {a.resource, b.resource} & EXPLICIT_ONLY:
+        return None
     resource = _meet_part(a.resource, b.resource)
     action = _meet_part(a.action, b.action)
     return Scope(resource, action) if resource and action else None

@@ -17,8 +17,8 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth import jwt, scopes
-from gateway.auth.keys import kid_of
 from gateway.auth.replay import ReplayCache
+from gateway.auth.token_keys import TokenKeys
 from gateway.errors import AuthError, OAuthCode, OAuthError
 from ledger.ids import Kid
 
@@ -70,8 +70,9 @@ class AccessGrant:
     expires_at: int
 
 
-_Verified = tuple[float, float, AccessGrant]
-"""(first, last, grant): the grant of a verified token, valid for first <= now < last."""
+_Verified = tuple[float, float, AccessGrant, str]
+"""(first, last, grant, kid): the grant of a verified token, valid for first <= now < last while
+its key (``kid``) is accepted (a retired token key only until the end of the overlap)."""
 
 
 class TokenService:
@@ -82,15 +83,14 @@ class TokenService:
         *,
         public_url: str,
         clients: Mapping[str, Client],
-        token_key: ec.EllipticCurvePrivateKey,
+        token_key: ec.EllipticCurvePrivateKey | TokenKeys,
         replay: ReplayCache,
     ) -> None:
+        """``token_key``: a fixed key, or the gateway's TokenKeys (which follow rotations)."""
         self.issuer = public_url
         self.token_endpoint = f"{public_url}/auth/token"
         self._clients = dict(clients)
-        self._key = token_key
-        self._kid = kid_of(token_key.public_key())
-        self._public = token_key.public_key()
+        self._keys = token_key if isinstance(token_key, TokenKeys) else TokenKeys(token_key)
         self._verified: dict[bytes, _Verified] = {}
         self._replay = replay
 
@@ -119,7 +119,8 @@ class TokenService:
             "exp": now + TOKEN_LIFETIME_SECONDS,
             "jti": secrets.token_urlsafe(16),
         }
-        token = jwt.sign(claims, self._key, self._kid)
+        key, kid = self._keys.signer()
+        token = jwt.sign(claims, key, kid)
         return IssuedToken(token, TOKEN_LIFETIME_SECONDS, scope)
 
     def _authenticate(self, assertion: str, now: int) -> Client:
@@ -140,21 +141,22 @@ class TokenService:
         digest = hashlib.sha256(access_token.encode()).digest()
         cached = self._verified.get(digest)
         if cached is not None:
-            first, last, grant = cached
-            if first <= now < last:
+            first, last, grant, kid = cached
+            if first <= now < last and self._keys.accepts(kid, now):
                 return grant
             # Outside its window: verify afresh, which refuses it with the reason.
         parsed = jwt.parse(access_token)
-        if parsed.kid != self._kid:
+        public = self._keys.verifier(parsed.kid, now)
+        if public is None:  # another issuer's key, or a retired one past the overlap
             raise AuthError("access token not issued by this gateway")
         sub = parsed.claim("sub")
         expect = jwt.Expect(issuer=self.issuer, audience=self.issuer, subject=sub)
-        claims = jwt.verify(parsed, self._public, expect, now)
+        claims = jwt.verify(parsed, public, expect, now)
         if sub not in self._clients:
             raise AuthError("access token of an unregistered client")
         granted = scopes.parse_all(str(claims.get("scope", "")).split())
         grant = AccessGrant(sub, granted, int(claims["exp"]))
-        self._remember(digest, (*jwt.valid_window(claims, expect), grant), now)
+        self._remember(digest, (*jwt.valid_window(claims, expect), grant, parsed.kid), now)
         return grant
 
     def _remember(self, digest: bytes, entry: _Verified, now: int) -> None:
@@ -162,7 +164,8 @@ class TokenService:
         # signature once per token, not once per request, is the point. Keyed by the SHA-256 of
         # the exact token text (a changed byte is another key, verified afresh), holding no token.
         # The window is re-checked on every hit, so a cached token expires exactly as a verified
-        # one would; the token key and the registered clients never change in a running app.
+        # one would, and the key's acceptance too (a rotated token key: gateway.auth.token_keys);
+        # the registered clients never change in a running app.
         if len(self._verified) >= MAX_VERIFIED_TOKENS:
             self._verified = {d: e for d, e in self._verified.items() if e[1] > now}
             if len(self._verified) >= MAX_VERIFIED_TOKENS // 2:

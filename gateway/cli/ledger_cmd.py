@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli.verify_sources import LogReader, PeerLedger, ReferenceError
-from gateway.identity.files import load_private_key
+from gateway.identity.signing_ring import active_signing_key
 from gateway.peers.tls import member_context
 from gateway.services.ordering import open_ordering
 from gateway.services.watermark import WatermarkError, load_watermark
@@ -28,7 +28,7 @@ from ledger.errors import CheckpointError, LedgerError, VerificationError
 from ledger.ids import ConsortiumId
 from ledger.ordering.solo import SoloOrdering
 from ledger.standing import Comparison, ProofFetch, Standing, compare
-from ledger.state import members
+from ledger.state import member, members
 from ledger.storage.sql import SqlStore
 from ledger.verify import verify_store
 
@@ -168,7 +168,9 @@ def _compare_references(
         return []
     references: list[tuple[str, Checkpoint, ProofFetch | None]] = []
     if args.against:
-        key = load_private_key(settings.keys.signing_key)
+        own = member(store, settings.org)
+        kids = () if own is None else own.active_kids()  # mid-rotation: the key the ledger holds
+        key = active_signing_key(settings.keys.signing_key, kids)
         peer = PeerLedger(args.against, settings.org, key, peer_tls(store, args.against, settings))
         cosigned = peer.checkpoint()
         source = f"{peer.url}'s cosigned checkpoint"

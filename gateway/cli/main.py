@@ -8,12 +8,17 @@ from collections.abc import Sequence
 
 from gateway.cli import (
     audit_cmd,
+    consortium_cmd,
     demo_cmd,
     deploy_cmd,
+    governance_cmd,
     init_cmd,
     ledger_cmd,
+    member_cmd,
+    patient_auth_cmd,
     patient_cmd,
     serve_cmd,
+    sign_cmd,
 )
 from gateway.fileperms import private_files
 
@@ -27,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.register(commands)
     audit_cmd.register(commands)
     patient_cmd.register(commands)
+    member_cmd.register(commands)
+    consortium_cmd.register(commands)
+    sign_cmd.register(commands)
     deploy_cmd.register(commands)
+    governance_cmd.register(commands)
+    patient_auth_cmd.register(commands)
     return parser
 
 

@@ -1,30 +1,34 @@
-"""`medgate patient-token`: a fresh patient sign-in for a demo or test hospital.
+"""`medgate patient-token`: a patient token minted by the operator (demo, tests, support).
 
-It does what a hospital's patient portal backend does once it has authenticated the patient: as
-the member's registered SMART client ``ehr`` (key ``clients/ehr.key`` beside the config), it gets a
-system token and calls ``POST /patient/token`` on the running gateway with the patient's
-identifier. The printed token is valid 15 minutes; run the command again for another. Production
-portals authenticate the patient first; this command trusts whoever can read the client key.
+It signs the token itself with the member's token key (``keys.token_key``), the key the running
+gateway verifies patient tokens with: whoever can read that key can mint tokens anyway, so the
+command needs no SMART client and no scope. Like ``POST /patient/token`` it refuses a patient the
+hospital does not hold (it reads the member's store) and logs each minting as one JSON line on
+stderr (patient_ref, never the identifier). The token is valid 15 minutes. Patients themselves
+sign in at the portal (docs/patient-sign-in.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import orjson
 
-from gateway.demo.client import EhrClient
+from gateway import clock as wall_clock
+from gateway.auth.keys import load_p256_private
+from gateway.cli.patient_auth_cmd import held_patient
 from gateway.demo.synthetic import MRN_SYSTEM
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
+from gateway.identity.pseudonym import load_patient_key
+from gateway.services.patient_tokens import PatientTokens
 from gateway.settings import Settings
 
 
 def register(commands: Any) -> None:
-    cmd = commands.add_parser("patient-token", help="issue a patient sign-in token (demo, tests)")
+    cmd = commands.add_parser("patient-token", help="mint a patient token (operators, demo, tests)")
     cmd.add_argument("identifier", help="the patient's identifier value, e.g. MRN-0001")
     cmd.add_argument("--system", default=MRN_SYSTEM, help="the identifier's system")
     cmd.add_argument("--config", type=Path, required=True, help="the hospital's medgate.toml")
@@ -38,21 +42,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"patient-token: {exc}", file=sys.stderr)
         return 2
     try:
-        token = asyncio.run(_issue(settings, args.config.parent, args.system, args.identifier))
-    except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-        print(
-            f"patient-token: {settings.public_url} refused or unreachable: {exc}", file=sys.stderr
-        )
+        token = mint(settings, args.system, args.identifier, wall_clock.now_ms() // 1000)
+    except GatewayError as exc:
+        print(f"patient-token: {exc.diagnostics}", file=sys.stderr)
+        return 1
+    if token is None:
+        print("patient-token: this hospital holds no patient with that identifier", file=sys.stderr)
         return 1
     print(token)
     return 0
 
 
-async def _issue(settings: Settings, member_dir: Path, system: str, value: str) -> str:
-    async with aiohttp.ClientSession() as session:
-        ehr = EhrClient(session, member_dir, settings.public_url)
-        body = {"identifier": {"system": system, "value": value}}
-        reply = await ehr.call("POST", "/patient/token", body)
-    if reply.status != 200 or not isinstance(reply.body, dict):
-        raise RuntimeError(f"HTTP {reply.status}")
-    return str(reply.body["access_token"])
+def mint(settings: Settings, system: str, value: str, now: int) -> str | None:
+    """A patient token for the patient, or None when the hospital holds no such patient."""
+    key = load_p256_private(settings.keys.token_key)
+    patient_key = load_patient_key(settings.keys.patient_key.read_bytes())
+    tokens = PatientTokens(settings.public_url, key, patient_key)
+    with held_patient(settings, system, value) as (_, ref):
+        if ref is None:
+            return None
+    issued = tokens.issue(ref, now)
+    line = {"event": "patient_token.minted", "patient_ref": ref, "client_id": "operator-cli"}
+    print(orjson.dumps(line).decode(), file=sys.stderr)
+    return issued.access_token

@@ -104,11 +104,23 @@ def open_envelope(
     Raises NotARecipient (no entry for this key or org), TamperedEnvelope (anything changed),
     BadSender (unknown key, or not the sender the envelope names), MixedRecipients,
     UnsupportedAlgorithm (alg/enc outside ECDH-ES+A256KW, HPKE-9-KE, A256GCM, ES256)."""
+    return open_envelope_with(envelope, recipient_org, [private_jwk], sender_keys)
+
+
+def open_envelope_with(
+    envelope: bytes,
+    recipient_org: str,
+    private_jwks: Sequence[Mapping[str, str]],
+    sender_keys: SenderKeys,
+) -> Opened:
+    """``open_envelope`` with whichever of ``private_jwks`` the envelope names by kid (a member's
+    current key and the ones it kept after rotations: gateway.crypto.keyring). Requires at least
+    one key. Raises as ``open_envelope``; NotARecipient when it names none of them."""
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise TamperedEnvelope(f"envelope over {MAX_ENVELOPE_BYTES} bytes")
     parsed = jwe.parse(envelope)
     _check_algorithms(parsed)
-    entry = _my_entry(parsed, recipient_org, private_jwk)
+    entry, private_jwk = _my_entry_of(parsed, recipient_org, private_jwks)
     key = _private_key(private_jwk)
     cek = wrapping.unwrap(entry.header, entry.encrypted_key, key, jwe.A256GCM)
     inner = jws.parse_compact(jwe.decrypt(parsed, cek))
@@ -140,12 +152,15 @@ def _signing_kid(key: ec.EllipticCurvePrivateKey) -> str:
     return keys.signing_kid(key.public_key())
 
 
-def _my_entry(parsed: jwe.ParsedJwe, org: str, private_jwk: Mapping[str, str]) -> jwe.Entry:
-    kid = wrapping.public_key_of(private_jwk).kid
-    for entry in parsed.entries:
-        # Thumbprints are public: constant time only to keep the habit uniform for key material.
-        if hmac.compare_digest(str(entry.header.get("kid", "")), kid):
-            return entry
+def _my_entry_of(
+    parsed: jwe.ParsedJwe, org: str, private_jwks: Sequence[Mapping[str, str]]
+) -> tuple[jwe.Entry, Mapping[str, str]]:
+    for private_jwk in private_jwks:
+        kid = wrapping.public_key_of(private_jwk).kid
+        for entry in parsed.entries:
+            # Thumbprints are public: constant time only to keep the habit uniform for key material.
+            if hmac.compare_digest(str(entry.header.get("kid", "")), kid):
+                return entry, private_jwk
     raise NotARecipient(org)
 
 

@@ -29,6 +29,8 @@ class EhrClient:
 
     def __init__(self, session: aiohttp.ClientSession, member_dir: Path, base_url: str) -> None:
         self._session = session
+        self.session = session
+        """The HTTP session, for calls made without the EHR's credentials (a patient's app)."""
         self._key = load_p256_private(member_dir / "clients" / "ehr.key")
         self.base_url = base_url
         self._token: tuple[str, float] | None = None

@@ -1,4 +1,4 @@
-"""The patient's own app in the demo: signs in through the hospital (patient token), remembers the
+"""The patient's own app in the demo: signs in at the hospital with an invitation code, remembers the
 cosigned checkpoint it saw, reads the access log once it shows every access the walkthrough made,
 and proves with the patient token alone that the log it reads extends the one it saw."""
 
@@ -9,9 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway import clock as wall_clock
+from gateway.cli.patient_auth_cmd import invite
 from gateway.demo.checks import Access, compare_log
 from gateway.demo.client import EhrClient
+from gateway.demo.patient_sign_in import sign_in
 from gateway.demo.proofs import check_history, verified_checkpoint
+from gateway.settings import Settings
 from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 
@@ -19,7 +23,7 @@ POLL_SECONDS = 0.25
 
 
 class PatientApp:
-    """One patient's app; ``hospital`` is the hospital's portal backend (its SMART client)."""
+    """One patient's app at hospital-a (``hospital``: the gateway's address and an HTTP session)."""
 
     def __init__(self, root: Path, hospital: EhrClient, system: str, value: str) -> None:
         self._root = root
@@ -29,13 +33,22 @@ class PatientApp:
         self.seen: Checkpoint | None = None
 
     async def sign_in(self) -> int:
-        """Get a patient token (the portal backend asks for it); the HTTP status."""
-        reply = await self._hospital.call(
-            "POST", "/patient/token", {"identifier": self._identifier}
+        """The hospital prints an invitation code for the patient, who signs in with it at the
+        portal (authorization code + PKCE); the HTTP status (200: signed in)."""
+        settings = Settings.load(self._root / "hospital-a" / "medgate.toml")
+        issued = await asyncio.to_thread(
+            invite,
+            settings,
+            self._identifier["system"],
+            self._identifier["value"],
+            wall_clock.now_ms() // 1000,
         )
-        if reply.status == 200:
-            self.token = str(reply.body["access_token"])
-        return reply.status
+        if issued is None:
+            return 404
+        hospital = self._hospital
+        done = await sign_in(hospital.session, hospital.base_url, settings.public_url, issued.code)
+        self.token = done.access_token
+        return done.status
 
     async def _audit(self) -> dict[str, Any]:
         reply = await self._hospital.call("GET", "/patient/audit", bearer=self.token)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.demo import synthetic
+from gateway.demo.governance_walk import run_governance
 from gateway.demo.ledger_walk import run_ledger_walk
 from gateway.demo.processes import (
     GatewayDiedError,
@@ -30,9 +31,15 @@ async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
     anything when a member's port is taken, GatewayDiedError when a gateway exits."""
     ports = [(m.org, f"http://127.0.0.1:{base_port + i}") for i, m in enumerate(MEMBERS)]
     check_ports_free(ports)
-    say(f"1. medgate init: {len(MEMBERS)} members in {root}")
-    created = create_consortium(root, "medgate demo consortium", MEMBERS, base_port=base_port)
-    say(f"   consortium {created.consortium_id[:16]}...; genesis signed by every founder")
+    say(f"1. the key ceremony (what `medgate init` runs): {len(MEMBERS)} founders in {root}")
+    created = create_consortium(
+        root,
+        "medgate demo consortium",
+        MEMBERS,
+        base_port=base_port,
+        narrate=lambda step: say(f"   {step}"),
+    )
+    say(f"   consortium {created.consortium_id[:16]}...: no private key left its member's folder")
     say("2. governance and consent on the ledger, every member validating every entry")
     ledger_ok = await run_ledger_walk(root, MEMBERS)
     say("3. every member's gateway starts in its own process (SQLite + embedded solo ordering)")
@@ -41,8 +48,9 @@ async def run_demo(root: Path, *, serve: bool, base_port: int = 8401) -> bool:
         await _watched(gateways, wait_ready(gateways))
         for gw in gateways:
             say(f"   {gw.org:<11} {gw.url}  (pid {gw.process.pid}, log {gw.log_path})")
+        governance_ok = await _watched(gateways, run_governance(created))
         ok, _ = await _watched(gateways, run_flows(root, created))
-        ok = ok and ledger_ok
+        ok = ok and ledger_ok and governance_ok
         say("7. " + ("every step behaved as expected" if ok else "some steps FAILED (see above)"))
         if serve:
             _visitor_notes(root, created, gateways)
@@ -76,7 +84,9 @@ def _visitor_notes(root: Path, created: Created, gateways: list[GatewayProcess])
     say(f"Synthetic patients at {hospital.org} (identifier system {synthetic.MRN_SYSTEM}):")
     for p in synthetic.PATIENTS:
         say(f"   {p.mrn}  {p.given} {p.family}  (FHIR Patient/{p.pid})")
-    say("A patient sign-in (token valid 15 minutes; run again for a fresh one):")
+    say("A patient's invitation code to sign in at the portal (single use; run again for another):")
+    say(f"   medgate patient invite --config {config} {synthetic.PATIENTS[0].mrn}")
+    say("An operator-minted patient token (15 minutes), for tools and tests:")
     say(f"   medgate patient-token --config {config} {synthetic.PATIENTS[0].mrn}")
     say(f"Re-decide a recorded access: medgate audit replay TX_ID_OR_PREFIX --config {config}")
     say(f"Logs: {root}/<member>/gateway.log (JSON lines). Stop with Ctrl-C or SIGTERM.")

@@ -11,14 +11,26 @@ def _s(value: str) -> str:
     return json.dumps(value)
 
 
-def render_config(org: str, role: str, consortium: str, public_url: str) -> str:
-    """The config of one member, every path relative to the config file's folder."""
+NOT_JOINED = "  # set by `medgate member join` once the genesis is sealed"
+
+
+def render_config(
+    org: str,
+    role: str,
+    consortium: str,
+    public_url: str,
+    *,
+    genesis: str = "../consortium/genesis.json",
+) -> str:
+    """The config of one member, every path relative to the config file's folder. An empty
+    ``consortium`` is a member that has not joined yet (its gateway refuses to start)."""
     port = urlsplit(public_url).port or 8401
+    note = "" if consortium else NOT_JOINED
     transport = _transport(public_url)
-    return f"""# medgate gateway of {org}: written by `medgate init`. Paths are relative to this file.
+    return f"""# medgate gateway of {org}: written by medgate. Paths are relative to this file.
 org = {_s(org)}
 role = {_s(role)}
-consortium = {_s(consortium)}
+consortium = {_s(consortium)}{note}
 public_url = {_s(public_url)}
 
 [server]
@@ -42,13 +54,19 @@ ca_cert = "keys/ca.pem"
 ca_key = "keys/ca.key"
 cert = "keys/signing.pem"
 patient_key = "keys/patient.key"
-genesis = "../consortium/genesis.json"
+genesis = {_s(genesis)}
 token_key = "keys/token.key"
 
 [[clients]]
 client_id = "ehr"
 jwks_path = "clients/ehr.jwks.json"
 scopes = ["system/*.read", "system/*.write"]
+
+# The operator's tool (medgate propose / proposals / endorse): governance needs Ledger.write by name.
+[[clients]]
+client_id = "operator"
+jwks_path = "clients/operator.jwks.json"
+scopes = ["system/Ledger.read", "system/Ledger.write"]
 """
 
 

@@ -10,6 +10,7 @@ every replica of the member reads. ``Exchange.close`` releases the peer client a
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from functools import partial
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.auth.peer import MemberDirectory
-from gateway.crypto.envelope import Recipient
-from gateway.crypto.keys import read_jwk, signing_kid
+from gateway.crypto.envelope import Opened, Recipient, open_envelope_with
+from gateway.crypto.errors import NotARecipient
+from gateway.crypto.keyring import DecryptionRing
 from gateway.errors import ForbiddenError, UnavailableError
 from gateway.fhir.service import FhirService
-from gateway.identity.files import load_private_key
 from gateway.identity.pseudonym import ledger_id, load_patient_key
 from gateway.peers.client import PeerClient
 from gateway.services.consent_sync import ConsentSync
@@ -35,6 +36,8 @@ from gateway.services.pseudonyms import release_key
 from gateway.services.versions import KeyedCache, Versions, ledger_versions
 from gateway.settings import Settings
 from ledger.state import Member, member
+from ledger.state import namespaces as ns
+from ledger.storage.base import BlockWrite
 from policies import ConsortiumPolicy, default_policy
 
 CACHE_BUDGET_BYTES = 32 * 1024 * 1024
@@ -92,12 +95,9 @@ class Exchange:
     """Everything the exchange use cases need of this member. Build with ``open_exchange``."""
 
     settings: Settings
-    signing_key: ec.EllipticCurvePrivateKey
-    kid: str
-    encryption_jwk: dict[str, str]
+    decryption: DecryptionRing
+    """This member's private encryption keys by kid: current, next and retired ones."""
     patient_key: bytes
-    release_key: bytes
-    """This member's own key for release pseudonyms (``release.release_key``); never shared."""
     ledger: LedgerService
     fhir: FhirService
     directory: MemberDirectory
@@ -119,6 +119,27 @@ class Exchange:
     @property
     def org(self) -> str:
         return self.settings.org
+
+    @property
+    def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, str]:
+        """The key and kid for peer assertions and envelope signatures (the ledger node's, which
+        follows rotations: ``LedgerService.peer_signer``). One read gives a matching pair."""
+        return self.ledger.peer_signer
+
+    @property
+    def release_key(self) -> bytes:
+        """This member's own key for release pseudonyms (``release.release_key``); never shared.
+        Derived from the signing key in use: a rotation starts new pseudonyms."""
+        return _release_key(self.ledger.signing_key)
+
+    @property
+    def encryption_jwk(self) -> dict[str, str]:
+        """The private encryption key in force when the gateway started."""
+        return self.decryption.current
+
+    def decryption_keys(self) -> list[dict[str, str]]:
+        """Every private encryption key held, the one in force first."""
+        return self.decryption.held()
 
     def member(self, org: str) -> Member:
         """An active member of the registry at this node's head; ForbiddenError otherwise."""
@@ -150,6 +171,18 @@ def recipient_of(found: Member) -> Recipient:
     return Recipient(found.org, dict(found.encryption_keys[0].jwk))
 
 
+def open_mine(ex: Exchange, envelope: bytes) -> Opened:
+    """Open an envelope sealed for this member with whichever held key it names (current, next
+    or retired); when it names none, look for new key files (paced) and try once more. Raises
+    the EnvelopeErrors of ``open_envelope``."""
+    try:
+        return open_envelope_with(envelope, ex.org, ex.decryption_keys(), ex.directory.signing_key)
+    except NotARecipient:
+        if not ex.decryption.reload_if_due():
+            raise
+    return open_envelope_with(envelope, ex.org, ex.decryption_keys(), ex.directory.signing_key)
+
+
 def open_exchange(
     settings: Settings,
     ledger: LedgerService | None,
@@ -167,7 +200,6 @@ def open_exchange(
     if ledger is None or directory is None:
         return None
     clock_ms = clock_ms if clock_ms is not None else ledger.clock_ms
-    signing = load_private_key(settings.keys.signing_key)
     patient_key = load_patient_key(settings.keys.patient_key.read_bytes())
     store = fhir.store
     patients = PatientIndex(store, patient_key)
@@ -179,11 +211,8 @@ def open_exchange(
     facts = FactsSource(ledger.store, store, patients, document, clock_ms, consent_ids, versions)
     exchange = Exchange(
         settings=settings,
-        signing_key=signing,
-        kid=signing_kid(signing.public_key()),
-        encryption_jwk=read_jwk(settings.keys.encryption_key),
+        decryption=DecryptionRing(settings.keys.encryption_key),
         patient_key=patient_key,
-        release_key=release_key(signing),
         ledger=ledger,
         fhir=fhir,
         directory=directory,
@@ -199,7 +228,21 @@ def open_exchange(
     )
     consent_sync = ConsentSync(ledger, store, patient_key, asyncio.get_running_loop(), clock_ms)
     fhir.add_listener(consent_sync.on_write)
+    ledger.on_block(partial(_reload_keys_on_update, exchange))
     return exchange
+
+
+async def _reload_keys_on_update(exchange: Exchange, write: BlockWrite) -> None:
+    """A committed change of this member's record (an encryption key rotation): look for new key
+    files, so that envelopes sealed to a new key open as soon as peers seal to it."""
+    if any(c.ns == ns.MEMBERS and c.key == exchange.org for c in write.changes):
+        await asyncio.to_thread(exchange.decryption.reload)
+
+
+@functools.lru_cache(maxsize=4)
+def _release_key(signing: ec.EllipticCurvePrivateKey) -> bytes:
+    # HKDF once per signing key (they change only by rotation), not once per release.
+    return release_key(signing)
 
 
 def unavailable() -> UnavailableError:

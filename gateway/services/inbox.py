@@ -15,11 +15,10 @@ from typing import Any
 import orjson
 
 from gateway.auth.peer import PeerIdentity
-from gateway.crypto.envelope import open_envelope
 from gateway.crypto.errors import EnvelopeError
 from gateway.errors import BadRequestError
 from gateway.fhir.service import FhirService
-from gateway.services.exchange import Exchange
+from gateway.services.exchange import Exchange, open_mine
 
 MAX_ENTRIES = 10_000
 
@@ -36,7 +35,7 @@ async def accept_delivery(ex: Exchange, peer: PeerIdentity, envelope: bytes) -> 
     Raises BadRequestError (does not open or verify, not a Bundle), InvalidResourceError."""
     await ex.member_async(peer.org)
     try:
-        opened = open_envelope(envelope, ex.org, ex.encryption_jwk, ex.directory.signing_key)
+        opened = open_mine(ex, envelope)
     except EnvelopeError as exc:
         raise BadRequestError(f"the envelope does not open: {type(exc).__name__}") from exc
     if opened.sender_org != peer.org:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,16 +20,27 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.identity.signing_ring import SigningRing
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
-from ledger.errors import GenesisError, OrderingError
-from ledger.ids import OrgId, TxId
+from ledger.errors import GenesisError, LedgerError, OrderingError
+from ledger.ids import Kid, OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
 from ledger.signing import kid_of
-from ledger.state import key_resolver
+from ledger.state import key_resolver, member
+from ledger.state import namespaces as ns
 from ledger.statekv import MemoryState
-from ledger.storage.base import Store, StoredEntry
+from ledger.storage.base import BlockWrite, Store, StoredEntry
+from ledger.validation.codes import ValidationCode
+
+Rekeyed = Callable[[ec.EllipticCurvePrivateKey], None]
+SWITCH_WAIT_S = 5.0
+"""How long ``record_committed`` waits for the key switch after a KEY_RETIRED of its own entry."""
+SWITCH_POLL_S = 0.005
+FOLLOW_TIMEOUT_S = 60.0
+"""How long ``record`` follows an entry signed during a pending rotation to its commit."""
+log = logging.getLogger("medgate.gateway.ledger")
 
 
 class GroupSubmitter:
@@ -119,7 +131,11 @@ class LedgerService:
         clock_ms: Callable[[], int],
         cut_after: float = 0.05,
         workers: int | None = None,
+        keyring: SigningRing | None = None,
+        peer_grace_ms: int = 0,
     ) -> None:
+        """``keyring``: follow rotations (see ``_follow_keys``); ``peer_grace_ms``: how long after
+        the block that switched keys peers still get the previous key (``peer_signer``)."""
         self.org = org
         self.kid = kid_of(signing_key.public_key())
         self._key = signing_key
@@ -133,6 +149,64 @@ class LedgerService:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[BlockListener] = []
         self._submitter = GroupSubmitter(ordering)
+        self._keyring = keyring
+        self._rekeyed: list[Rekeyed] = []
+        self._peer_grace_ms = peer_grace_ms
+        self._followers: set[asyncio.Task[None]] = set()
+        self._previous: tuple[ec.EllipticCurvePrivateKey, Kid] | None = None
+        self._previous_until = 0
+
+    @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key this member signs with now (it changes when a rotation commits)."""
+        return self._key
+
+    @property
+    def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, Kid]:
+        """The key (and kid) for what peers verify against the member registry: peer assertions
+        and envelope signatures. After a rotation, the previous key until the switching block's
+        ts plus the grace (half the overlap): a peer that has not committed that block yet does
+        not know the new key, and one that has accepts the old key for the whole overlap; past
+        the grace every peer has had time to commit it. Read both from one call: they match."""
+        previous = self._previous
+        if previous is not None and self._clock_ms() < self._previous_until:
+            return previous
+        return self._key, self.kid
+
+    def on_rekey(self, listener: Rekeyed) -> None:
+        """Call ``listener`` with the new key whenever the member switches signing keys."""
+        self._rekeyed.append(listener)
+
+    def rekey(self, key: ec.EllipticCurvePrivateKey) -> None:
+        """Sign from now on with ``key``; the listeners (checkpointer, ...) switch with it."""
+        self._key, self.kid = key, kid_of(key.public_key())
+        for listener in self._rekeyed:
+            listener(key)
+
+    def _chosen_key(self) -> ec.EllipticCurvePrivateKey | None:
+        # Worker thread: reads key files and committed state, changes nothing on the loop.
+        assert self._keyring is not None  # noqa: S101 - only called with a keyring
+        self._keyring.reload()
+        record = member(self.store, self.org)
+        return None if record is None else self._keyring.choose(record.active_kids())
+
+    async def _follow_keys(self, write: BlockWrite | None) -> None:
+        """Switch keys when a committed block changed this member's record (or at start). Runs
+        as the node's first block listener, so the checkpoint of the very block that rotated the
+        key is signed with the new one (the electorate of that height knows only the new one)."""
+        if self._keyring is None:
+            return
+        if write is not None and not any(
+            c.ns == ns.MEMBERS and c.key == self.org for c in write.changes
+        ):
+            return
+        chosen = await asyncio.to_thread(self._chosen_key)
+        if chosen is None:
+            return
+        if write is not None:
+            self._previous = (self._key, self.kid)
+            self._previous_until = write.header.ts + self._peer_grace_ms
+        self.rekey(chosen)
 
     @property
     def clock_ms(self) -> Callable[[], int]:
@@ -157,9 +231,11 @@ class LedgerService:
 
     async def start(self) -> None:
         await asyncio.to_thread(bootstrap, self.store, self._genesis)
+        await self._follow_keys(None)
         committer = Committer(
             self.org, self.store, self.ordering, executor=self._executor, cut_after=self._cut_after
         )
+        committer.on_block(self._follow_keys)
         for listener in self._listeners:
             committer.on_block(listener)
         self._committer = committer
@@ -172,6 +248,8 @@ class LedgerService:
         return None
 
     async def stop(self) -> None:
+        for follower in list(self._followers):
+            follower.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -196,17 +274,68 @@ class LedgerService:
         return signed_entry(tx, self._key, endorsers)
 
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
-        """Sign and order an entry; returns once the ordering service acknowledged it durably."""
+        """Sign and order an entry; returns once the ordering service acknowledged it durably.
+
+        While a rotation of this member's key is pending, the entry is followed to its commit:
+        if the rotation retired its key while it was in flight (KEY_RETIRED: it changed nothing),
+        it is signed again with the new key and ordered again, so the record still reaches state
+        (an access.record: the patient's log), under another tx id."""
+        kid = self.kid  # ``sign`` runs before the first await: with this key
+        recorded = await self._record(type_, body, kw)
+        if self._keyring is not None and self._keyring.rotation_pending():
+            task = asyncio.create_task(self._follow(kid, recorded.tx_id, type_, body, kw))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+        return recorded
+
+    async def _record(self, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]) -> Recorded:
         tx_id, leaf = self.sign(type_, body, **kw)
         position = await self._submitter.submit(leaf, tx_id)
         return Recorded(tx_id, position, leaf)
 
+    async def _follow(
+        self, kid: Kid, tx_id: TxId, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]
+    ) -> None:
+        try:
+            entry = await self.committer.wait_committed(tx_id, FOLLOW_TIMEOUT_S)
+            if entry.code == ValidationCode.KEY_RETIRED and await self._switched_from(
+                kid, SWITCH_WAIT_S
+            ):
+                again = await self._record(type_, body, kw)
+                log.info(
+                    "entry signed again after a key rotation",
+                    extra={"type": type_, "retired_tx": tx_id, "tx": again.tx_id},
+                )
+        except (TimeoutError, LedgerError) as exc:
+            log.warning("entry not followed through a key rotation", extra={"error": repr(exc)})
+
     async def record_committed(
         self, type_: str, body: Mapping[str, Any], timeout: float = 30.0, **kw: Any
     ) -> StoredEntry:
-        """Sign, order, and wait until this member's node committed it (valid or not)."""
-        recorded = await self.record(type_, body, **kw)
+        """Sign, order, and wait until this member's node committed it (valid or not).
+
+        An entry signed with a key that the member's own rotation retired while it was in flight
+        is committed KEY_RETIRED and changes nothing: it is signed again, once, with the key the
+        node switched to (a new nonce: another tx), and that one's outcome is returned."""
+        kid = self.kid  # ``_record`` signs before its first await: with this key
+        recorded = await self._record(type_, body, kw)
+        entry = await self.committer.wait_committed(recorded.tx_id, timeout)
+        if entry.code != ValidationCode.KEY_RETIRED or self._keyring is None:
+            return entry
+        if not await self._switched_from(kid, min(timeout, SWITCH_WAIT_S)):
+            return entry  # retired by someone else's update, and no key of ours is active
+        recorded = await self._record(type_, body, kw)
         return await self.committer.wait_committed(recorded.tx_id, timeout)
+
+    async def _switched_from(self, kid: Kid, timeout: float) -> bool:
+        """Whether the node signs with another key than ``kid`` within ``timeout`` seconds (the
+        block listener that switches runs just after the waiters of that block are answered)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.kid == kid:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(SWITCH_POLL_S)
+        return True
 
     async def submit_leaf(self, leaf: bytes, tx_id: TxId) -> int:
         return await self.ordering.submit(leaf, tx_id)

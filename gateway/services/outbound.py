@@ -17,14 +17,14 @@ from typing import Any
 import orjson
 
 from gateway.auth.peer import make_peer_assertion
-from gateway.crypto.envelope import open_envelope, seal
+from gateway.crypto.envelope import seal
 from gateway.crypto.errors import EnvelopeError
 from gateway.errors import BadRequestError, GatewayError
 from gateway.fhir.validation import parse_resource
 from gateway.identity.pseudonym import patient_ref
 from gateway.peers.client import PeerResponse
 from gateway.peers.errors import ACCESS_TX_HEADER, OBLIGATIONS_HEADER, BadPeerAnswer, PeerRefusal
-from gateway.services.exchange import Exchange, recipient_of
+from gateway.services.exchange import Exchange, open_mine, recipient_of
 from gateway.services.obligations import released, rows_of_bundle
 from gateway.services.release import Custodian, audience_for
 from ledger.state import Member
@@ -77,7 +77,7 @@ async def query(
     if answer.status != 200:
         raise refusal(answer)
     try:
-        opened = open_envelope(answer.body, ex.org, ex.encryption_jwk, ex.directory.signing_key)
+        opened = open_mine(ex, answer.body)
     except EnvelopeError as exc:
         raise BadPeerAnswer(
             f"the custodian's envelope does not verify: {type(exc).__name__}"
@@ -95,7 +95,7 @@ async def _post(
     ex: Exchange, target: Member, path: str, body: bytes, purpose: str, consent_ref: str | None
 ) -> PeerResponse:
     token = make_peer_assertion(
-        ex.signing_key,
+        ex.peer_signer[0],
         org=ex.org,
         audience=target.endpoint,
         purpose=purpose,
@@ -208,6 +208,7 @@ def _seal_groups(
             groups.setdefault(payload, []).append(target)
     out: dict[str, bytes] = {}
     for payload, targets in groups.items():
-        sealed = seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(t) for t in targets])
+        key, kid = ex.peer_signer
+        sealed = seal(payload, ex.org, kid, key, [recipient_of(t) for t in targets])
         out.update((t.org, sealed) for t in targets)
     return out

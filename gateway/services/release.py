@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from gateway.auth.peer import PeerIdentity
 from gateway.crypto.envelope import envelope_digest, seal
 from gateway.errors import ForbiddenError
@@ -149,7 +151,7 @@ class Custodian:
         payload = ex.released.get(_payload_key(request, decision, ex.clock_ms()))
         if payload is None or len(payload) > INLINE_SEAL_BYTES:
             return None
-        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+        return seal(payload, ex.org, *_signer(ex), [recipient_of(requester)])
 
     def _sealed(self, request: Request, decision: Decision, requester: Member) -> bytes:
         ex = self._ex
@@ -159,7 +161,7 @@ class Custodian:
             generation = ex.released.generation
             payload = self._payload(request, decision)
             ex.released.put(key, generation, payload)
-        return seal(payload, ex.org, ex.kid, ex.signing_key, [recipient_of(requester)])
+        return seal(payload, ex.org, *_signer(ex), [recipient_of(requester)])
 
     def _payload(self, request: Request, decision: Decision) -> bytes:
         ex = self._ex
@@ -184,3 +186,9 @@ def _payload_key(request: Request, decision: Decision, now_ms: int) -> tuple[obj
 def _deny_reasons(decision: Decision) -> tuple[str, ...]:
     causes = tuple(r.code for r in decision.reasons if isinstance(r, Denied))
     return causes or ("deny",)
+
+
+def _signer(ex: Exchange) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    """(kid, key) in ``seal``'s order, from one read of the member's peer signer."""
+    key, kid = ex.peer_signer
+    return kid, key

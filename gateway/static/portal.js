@@ -1,6 +1,7 @@
 // medgate patient portal: fetches /patient/audit and verifies every RFC 9162 inclusion proof in
 // the browser (merkle.js, WebCrypto SHA-256) against the tree root of the quorum-cosigned
 // checkpoint; then checks that this checkpoint extends the one this browser saw last (history.js).
+// The access token lives in this page's memory only (signin.js): never a cookie or a URL.
 "use strict";
 
 function b64urlDecode(text) {
@@ -34,55 +35,32 @@ async function verifyEntry(entry, cp, patientRef) {
   return ok ? "verified" : "failed";
 }
 
-function cell(row, text, cls) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (cls) td.className = cls;
-  row.appendChild(td);
-  return td;
-}
-
-function renderRow(tbody, entry) {
-  const tr = document.createElement("tr");
-  tr.dataset.tx = entry.tx_id;
-  cell(tr, new Date(entry.ts).toISOString());
-  cell(tr, `${entry.requester.org} (${entry.requester.role})`);
-  cell(tr, entry.resource_types.join(", "));
-  cell(tr, entry.purpose);
-  cell(tr, entry.decision);
-  cell(tr, entry.basis.join(", ") || "-");
-  cell(tr, entry.break_glass ? "BREAK-GLASS" : "no", entry.break_glass ? "flag" : "");
-  cell(tr, entry.notify_patient ? "yes" : "no");
-  cell(tr, entry.custodian);
-  const proof = cell(tr, "checking...", "proof");
-  tbody.appendChild(tr);
-  return proof;
-}
-
-async function load() {
+async function showTimeline(token) {
   const status = document.getElementById("status");
-  const token = document.getElementById("token").value.trim();
-  status.textContent = "loading...";
-  const resp = await fetch("/patient/audit", { headers: { Authorization: `Bearer ${token}` } });
+  const resp = await patientFetch("/patient/audit", token);
   if (!resp.ok) { status.textContent = `refused (${resp.status})`; return; }
   const audit = await resp.json();
   const cp = audit.checkpoint ? audit.checkpoint.cp : null;
-  document.getElementById("checkpoint").textContent = cp
-    ? `Checkpoint: block ${cp.height}, ${cp.tree_size} entries, root ${cp.tree_root.slice(0, 16)}..., ` +
-      `cosigned by ${audit.checkpoint.signatures.map((s) => s.org).join(", ")}`
-    : "No checkpoint is final yet: every entry is pending.";
-  const table = document.getElementById("log");
-  const tbody = table.querySelector("tbody");
+  document.getElementById("checkpoint").textContent = cosignersText(audit);
+  document.getElementById("timeline").hidden = false;
+  const tbody = document.querySelector("#log tbody");
   tbody.replaceChildren();
-  table.hidden = false;
-  let verified = 0;
+  setUpFilters(audit.entries);
+  showBreakGlass(audit.entries);
+  let verified = 0, failed = 0;
   for (const entry of audit.entries) {
-    const proofCell = renderRow(tbody, entry);
+    const proofCell = timelineRow(tbody, entry);
     const result = await verifyEntry(entry, cp, audit.patient_ref);
     proofCell.textContent = result;
     proofCell.className = `proof ${result}`;
     if (result === "verified") verified++;
+    if (result === "failed") failed++;
   }
+  const warning = document.getElementById("proof-warning");
+  warning.hidden = failed === 0;
+  warning.textContent = failed === 0 ? "" : `WARNING: ${failed} of the rows below failed ` +
+    "their proof: what this page was sent does not match the ledger's cosigned checkpoint. " +
+    "Tell your hospital.";
   const history = document.getElementById("history");
   const said = await checkHistory(audit.checkpoint, token);
   history.textContent = said.text;
@@ -90,6 +68,22 @@ async function load() {
   status.textContent = `${audit.entries.length} accesses, ${verified} verified, ${audit.pending} pending`;
 }
 
-document.getElementById("load").addEventListener("click", () => {
-  load().catch((err) => { document.getElementById("status").textContent = `error: ${err}`; });
-});
+async function load(token) {
+  document.getElementById("status").textContent = "loading...";
+  await loadNotices(token);
+  await showTimeline(token);
+  await setUpConsentForm(token);
+  await loadConsents(token);
+}
+
+function fail(err) { document.getElementById("status").textContent = `error: ${err.message || err}`; }
+
+document.getElementById("signin-button").addEventListener("click", () => startSignIn().catch(fail));
+document.getElementById("signout-button").addEventListener("click", () => signOut().catch(fail));
+
+resumeSession().then((token) => {
+  if (token === null) return;
+  document.getElementById("signin").hidden = true;
+  document.getElementById("account").hidden = false;
+  return load(token);
+}).catch(fail);

@@ -98,6 +98,11 @@ class Checkpointer:
         self._parked: deque[SignedCheckpoint] = deque(maxlen=MAX_PARKED)
         self._alarm: Finding | None = None
 
+    def rekey(self, signing_key: ec.EllipticCurvePrivateKey) -> None:
+        """Sign the next checkpoints with ``signing_key``: the member rotated its key and the
+        block that made the new key active is committed (call before publishing that block's)."""
+        self._key = signing_key
+
     @property
     def alarm(self) -> Finding | None:
         """The unresolved alarming finding, or None: our own divergence (LOCAL, which supersedes

@@ -7,12 +7,14 @@ dedup key. Implementations: ``solo`` (embedded, one machine) and ``nats`` (JetSt
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Ordered:
+
+class Ordered(msgspec.Struct, frozen=True, gc=False):
+    """One message of the stream (a struct: see ``ledger.statekv.StateChange``)."""
+
     position: int
     """1-based, gapless, identical on every reader of the same stream."""
     data: bytes

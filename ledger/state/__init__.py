@@ -17,6 +17,7 @@ from ledger.state.membership import (
     member,
     members,
     signing_key_for_kid,
+    signing_key_of,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "policy",
     "quorum",
     "signing_key_for_kid",
+    "signing_key_of",
 ]

@@ -38,6 +38,12 @@ class SigningKey:
     alg: str
     status: str
     """``active`` or ``retired``."""
+    retired_ts: int | None = None
+    """ts (ms) of the entry that retired the key; None while active (or retired before it was kept)."""
+    retired_index: int | None = None
+    """Log position of the entry that retired the key (its block's ts starts the overlap)."""
+    compromised: bool = False
+    """Retired as compromised (``member.update`` with ``compromised``): no overlap at all."""
 
     @property
     def is_active(self) -> bool:
@@ -81,7 +87,16 @@ def _member_of(record: Mapping[str, Any]) -> Member:
         endpoint=record["endpoint"],
         status=record["status"],
         signing_keys=tuple(
-            SigningKey(Kid(k["kid"]), org, k["pub"], k["alg"], k["status"])
+            SigningKey(
+                Kid(k["kid"]),
+                org,
+                k["pub"],
+                k["alg"],
+                k["status"],
+                k.get("retired_ts"),
+                k.get("retired_index"),
+                k.get("compromised") is True,
+            )
             for k in record["signing_keys"]
         ),
         encryption_keys=tuple(
@@ -127,7 +142,16 @@ def signing_key(reader: StateReader, kid: str) -> SigningKey | None:
 @functools.lru_cache(maxsize=1024)
 def _signing_key_of_row(kid: str, raw: bytes) -> SigningKey:
     row = ns.decode(raw)
-    return SigningKey(Kid(kid), OrgId(row["org"]), row["pub"], row["alg"], row["status"])
+    return SigningKey(
+        Kid(kid),
+        OrgId(row["org"]),
+        row["pub"],
+        row["alg"],
+        row["status"],
+        row.get("retired_ts"),
+        row.get("retired_index"),
+        row.get("compromised") is True,
+    )
 
 
 def signing_key_for_kid(reader: StateReader, kid: str) -> ec.EllipticCurvePublicKey | None:
@@ -140,6 +164,16 @@ def signing_key_for_kid(reader: StateReader, kid: str) -> ec.EllipticCurvePublic
         return load_public_key_b64(key.pub)
     except KeyFormatError:
         return None
+
+
+def signing_key_of(reader: StateReader, org: str, kid: str) -> SigningKey | None:
+    """The key named ``kid`` if it belongs to ``org`` and ``org`` is an active member, whatever the
+    key's status (a caller that accepts a retired key for an overlap checks ``retired_ts``)."""
+    key = signing_key(reader, kid)
+    if key is None or key.org != org:
+        return None
+    owner = member(reader, org)
+    return key if owner is not None and owner.is_active else None
 
 
 def active_signing_key(reader: StateReader, org: str, kid: str) -> SigningKey | None:
@@ -162,6 +196,9 @@ def store_member(record: Mapping[str, Any]) -> list[StateChange]:
             "alg": key["alg"],
             "status": key["status"],
         }
+        for retired in ("retired_ts", "retired_index", "compromised"):
+            if retired in key:
+                value[retired] = key[retired]
         changes.append(ns.put(ns.KEYS, key["kid"], value))
     return changes
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from ledger.blocks import BlockHeader
 from ledger.ids import NodeId, TxId
 
@@ -19,8 +21,9 @@ __all__ = ["BlockWrite", "NodeId", "Store", "StoredEntry"]
 from ledger.statekv import StateChange
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
+class StoredEntry(msgspec.Struct, frozen=True, gc=False):
+    """One log entry as stored (a struct: see ``ledger.statekv.StateChange``)."""
+
     index: int
     """Position in the log (0-based; the genesis entry is 0)."""
     tx_id: TxId

@@ -1,4 +1,4 @@
-"""Many-row inserts and upserts of one block, shaped for each engine.
+"""Many-row inserts and upserts of one block, and many-key reads, shaped for each engine.
 
 SQLite gets multi-row ``VALUES`` statements: the sqlite3 module releases and retakes the GIL around
 every statement step, and an executemany steps once per row. While the committer's signature
@@ -7,6 +7,8 @@ one step per chunk of rows pays that once per chunk. PostgreSQL gets psycopg's e
 pipelines the rows in one round trip.
 
 Rows are plain tuples in the table's column order: no per-row dict, no SQLAlchemy parameter build.
+The same goes for ``rows_among``, the builder's prefetch of a block's rows (~0.4 us per key against
+~1.4 us through a SQLAlchemy ``IN``, which processes every bound key in Python under the GIL).
 """
 
 from __future__ import annotations
@@ -64,3 +66,26 @@ def write_rows(
         chunk = rows[start : start + per_chunk]
         flat = [value for row in chunk for value in row]
         conn.exec_driver_sql(head + ",".join([one] * len(chunk)) + suffix, tuple(flat))
+
+
+def rows_among(
+    conn: Connection,
+    table: Table,
+    *,
+    where: tuple[str, Any],
+    key: str,
+    value: str,
+    keys: Sequence[Any],
+) -> list[tuple[Any, Any]]:
+    """``(key, value)`` columns of the rows of ``table`` whose ``where[0]`` column equals
+    ``where[1]`` and whose ``key`` column is one of ``keys``, in one statement. Requires: fewer
+    ``keys`` than the engine's bound-parameter limit (the caller chunks them)."""
+    if not keys:
+        return []
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    marks = ",".join([mark] * len(keys))
+    sql = (
+        f"SELECT {_quoted(key)}, {_quoted(value)} FROM {_quoted(table.name)}"  # noqa: S608 (names are ours)
+        f" WHERE {_quoted(where[0])} = {mark} AND {_quoted(key)} IN ({marks})"
+    )
+    return [(row[0], row[1]) for row in conn.exec_driver_sql(sql, (where[1], *keys))]

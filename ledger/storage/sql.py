@@ -129,15 +129,14 @@ class SqlStore:
 
     def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, bytes]:
         """The existing rows among ``keys`` of ``ns``, in one query per ``SCAN_BATCH`` keys."""
-        table = schema.state
         found: dict[str, bytes] = {}
         with self._connection() as conn:
             for start in range(0, len(keys), SCAN_BATCH):
-                chunk = list(keys[start : start + SCAN_BATCH])
-                query = select(table.c.key, table.c.value).where(
-                    table.c.ns == ns, table.c.key.in_(chunk)
+                chunk = keys[start : start + SCAN_BATCH]
+                rows_found = bulk.rows_among(
+                    conn, schema.state, where=("ns", ns), key="key", value="value", keys=chunk
                 )
-                found.update((row.key, bytes(row.value)) for row in conn.execute(query))
+                found.update((key, bytes(value)) for key, value in rows_found)
         return found
 
     def scan(self, ns: str, prefix: str = "") -> Iterator[tuple[str, bytes]]:

@@ -9,7 +9,8 @@ both phases over a block for the node and for ``ledger verify``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from ledger.entries import EntryType, SignedEntry
 from ledger.errors import EntryError
@@ -95,8 +96,7 @@ def apply(prepared: Prepared, index: int, state: StateReader) -> tuple[C, list[S
 Mapper = Callable[[Callable[[bytes], Prepared], Iterable[bytes]], Iterator[Prepared]]
 
 
-@dataclass(frozen=True, slots=True)
-class Validated:
+class Validated(msgspec.Struct, frozen=True, gc=False):
     """What the log records of one leaf besides its bytes."""
 
     index: int

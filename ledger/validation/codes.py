@@ -42,3 +42,6 @@ class ValidationCode(IntEnum):
     """A check of this entry failed in a way no rule foresaw (a bug in the validator). Like any code it
     is a pure function of the entry and the state, so every node records the same one; the node
     logs it at ERROR and counts it, and keeps committing."""
+    QUORUM_UNREACHABLE = 23
+    """A governance change after which the quorum rule in force could never be met (a member.remove
+    leaving fewer active members than a k-of-n rule's k, or none at all)."""

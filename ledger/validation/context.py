@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
+
+import msgspec
 
 from ledger.entries import SignedEntry
 from ledger.errors import EntryError, KeyFormatError
@@ -28,8 +29,7 @@ def verify_inline(key: SigningKey, message: bytes, sig: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
+class Ctx(msgspec.Struct, frozen=True):
     prepared: Prepared
     entry: SignedEntry
     index: int

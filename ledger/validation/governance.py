@@ -6,7 +6,8 @@ rule in state. The submitter's own signature counts; an endorsement by a non-mem
 member, a retired key, or an org that already counted is ignored; an endorsement that names an
 unknown key or does not verify is a forgery attempt and makes the entry invalid (BAD_ENDORSEMENT).
 A member being removed is outside the electorate: under ALL, an unreachable member could otherwise
-never be removed.
+never be removed. A removal that would leave the rule unmeetable (fewer members than k-of-n's k, or
+none) is QUORUM_UNREACHABLE: the consortium could never decide anything again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class MemberUpdateBody(f.Body):
     retire_kid: f.Kid | UnsetType = UNSET
     encryption_keys: EncryptionKeys | UnsetType = UNSET
     ca_chain: CaChain | UnsetType = UNSET
+    compromised: bool | UnsetType = UNSET
+    """With ``retire_kid``: the key may be in other hands, so gateways grant it no overlap."""
 
     def check(self) -> None:
         changes: tuple[object, ...] = (self.endpoint, self.add_signing_key, self.retire_kid)
@@ -60,6 +63,8 @@ class MemberUpdateBody(f.Body):
             f.checked(self.encryption_keys, "encryption_keys")
         if not isinstance(self.ca_chain, UnsetType):
             f.der_b64url(self.ca_chain, "ca_chain")
+        if not isinstance(self.compromised, UnsetType) and isinstance(self.retire_kid, UnsetType):
+            f.bad("compromised is given only with retire_kid")
 
 
 class MemberRemoveBody(f.Body):
@@ -135,27 +140,47 @@ def member_update(ctx: Ctx) -> list[StateChange]:
         _new_kids_unused(ctx, [body["add_signing_key"]])
         record["signing_keys"].append({**body["add_signing_key"], "status": mem.ACTIVE})
     if "retire_kid" in body:
-        _retire(record, body["retire_kid"])
+        _retire(record, body["retire_kid"], ctx.entry.ts, ctx.index)
+        if body.get("compromised") is True:
+            _mark_compromised(record, body["retire_kid"])
     check_quorum(ctx)
     return mem.store_member(record)
 
 
-def _retire(record: dict[str, Any], kid: str) -> None:
-    """Mark ``kid`` retired: from the next entry on it signs nothing (the key row stays)."""
+def _retire(record: dict[str, Any], kid: str, ts: int, index: int) -> None:
+    """Mark ``kid`` retired: from the next entry on it signs nothing (the key row stays).
+
+    ``retired_ts`` is the retiring entry's own ts (ms), never a clock, and ``retired_index`` its
+    log position: gateways accept peer assertions under the retired key until the ts of the block
+    that committed it (found by that position) plus their overlap (docs/key-rotation.md)."""
     match = [k for k in record["signing_keys"] if k["kid"] == kid]
     if not match:
         reject(C.NOT_FOUND, f"{kid} is not a signing key of {record['org']}")
     if match[0]["status"] != mem.ACTIVE:
         reject(C.ALREADY_REVOKED, f"{kid} is already retired")
     match[0]["status"] = mem.RETIRED
+    match[0]["retired_ts"] = ts
+    match[0]["retired_index"] = index
     if not any(k["status"] == mem.ACTIVE for k in record["signing_keys"]):
         reject(C.BAD_BODY, f"retiring {kid} would leave {record['org']} no signing key")
+
+
+def _mark_compromised(record: dict[str, Any], kid: str) -> None:
+    for key in record["signing_keys"]:
+        if key["kid"] == kid:
+            key["compromised"] = True
 
 
 def member_remove(ctx: Ctx) -> list[StateChange]:
     record = _target(ctx)
     if record["status"] != mem.ACTIVE:
         reject(C.ALREADY_REVOKED, f"member {record['org']} is already removed")
+    remaining = len(mem.active_members(ctx.state)) - 1
+    rule = gov.quorum(ctx.state)
+    if rule is None or rule.required(remaining) is None:
+        reject(
+            C.QUORUM_UNREACHABLE, f"{remaining} members would remain: the quorum rule needs more"
+        )
     check_quorum(ctx, exclude=OrgId(record["org"]))
     record["status"] = mem.REMOVED
     return mem.store_member(record)

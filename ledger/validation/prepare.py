@@ -12,7 +12,8 @@ codes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from ledger.entries import SignedEntry, decode_entry, leaf_tx_id
 from ledger.errors import EntryError
@@ -25,8 +26,7 @@ from ledger.validation.faults import ENVIRONMENT_FAULTS, fault
 from ledger.validation.registry import spec_of
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """One ordered leaf after phase 1.
 
     ``code`` is VALID unless a state-independent rule failed (then ``entry`` may be None).
@@ -46,8 +46,7 @@ class Prepared:
         return 0 if self.entry is None else self.entry.ts
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(msgspec.Struct, frozen=True):
     """Phase 1 but for the signature arithmetic: ``checks`` are the submitter's signature then each
     endorsement's, None where the key is unknown. ``resolved`` takes their answers, in that order.
 

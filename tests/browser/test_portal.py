@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.support import done
+from tests.browser.support import sign_in
 from tests.gateway.audit.harness import Consortium, populate, running_consortium
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
 
 def open_log(browser: Browser, c: Consortium) -> Page:
     page = browser.new_page()
-    page.goto(f"{c.urls['hospital-a']}/portal")
-    page.fill("#token", c.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, c)
     return page
 
 
@@ -41,13 +38,14 @@ def test_every_row_is_shown_and_verified_in_the_browser(
     assert rows.count() == 3
     assert page.locator("td.proof").all_text_contents() == ["verified"] * 3
     texts = [rows.nth(i).inner_text() for i in range(3)]
-    assert "insurer-b (insurer)" in texts[0]
-    assert "consent-0042" in texts[0]
-    assert "BREAK-GLASS" in texts[1]
-    assert "ETREAT" in texts[1]
-    assert "deny" in texts[2]
-    notify = [rows.nth(i).locator("td").nth(7).inner_text() for i in range(3)]
-    assert notify == ["no", "yes", "no"]
+    assert "insurer-b" in texts[0]
+    assert "paying for your care (insurance claims)" in texts[0]
+    assert "allowed by your consent" in texts[0]
+    assert "EMERGENCY ACCESS (break-glass)" in texts[1]
+    assert "emergency treatment" in texts[1]
+    assert "refused" in texts[2]
+    assert page.locator("#log tbody tr.breakglass").count() == 1
+    expect(page.locator("#breakglass")).to_contain_text("1 emergency (break-glass) access")
     assert "3 accesses, 3 verified, 0 pending" in page.inner_text("#status")
     shot = tmp_path / "portal.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -68,9 +66,6 @@ def test_a_tampered_proof_or_leaf_is_not_verified(browser: Browser, consortium: 
 
     page = browser.new_page()
     page.route("**/patient/audit", tamper)
-    page.goto(f"{consortium.urls['hospital-a']}/portal")
-    page.fill("#token", consortium.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, consortium)
     assert page.locator("td.proof").all_text_contents() == ["failed", "failed", "verified"]
     page.close()

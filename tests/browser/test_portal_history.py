@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from gateway.demo.consortium import patient_key
 from gateway.identity.pseudonym import patient_ref
-from tests.browser.support import WAIT_MS, done
+from tests.browser.support import WAIT_MS, sign_in
 from tests.gateway.audit.harness import (
     MRN_SYSTEM,
     Consortium,
@@ -49,10 +49,7 @@ def grow(c: Consortium) -> int:
 
 def visit(context: BrowserContext, c: Consortium) -> Page:
     page = context.new_page()
-    page.goto(f"{c.urls[HOSPITAL]}/portal")
-    page.fill("#token", c.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, c)
     return page
 
 
@@ -82,10 +79,7 @@ def test_first_visit_remembers_and_the_next_proves_consistency(
     asked: list[str] = []
     second = context.new_page()
     second.on("request", lambda request: asked.append(request.url))
-    second.goto(f"{consortium.urls[HOSPITAL]}/portal")
-    second.fill("#token", consortium.patient_token())
-    second.click("#load")
-    done(second)
+    sign_in(second, consortium)
     history = second.locator("#history")
     expect(history).to_have_class("verified")
     expect(history).to_contain_text(f"History consistent: the checkpoint of {size} entries (block ")
@@ -113,10 +107,7 @@ def test_a_tampered_consistency_proof_shows_a_red_warning_with_both_sizes(
 
     page = context.new_page()
     page.route("**/ledger/proof/consistency?*", flip_a_byte)
-    page.goto(f"{consortium.urls[HOSPITAL]}/portal")
-    page.fill("#token", consortium.patient_token())
-    page.click("#load")
-    done(page)
+    sign_in(page, consortium)
     history = page.locator("#history")
     expect(history).to_have_class("failed")
     expect(history).to_have_css("color", RED)

@@ -11,7 +11,8 @@ consortium's patient-pseudonym key) and ``demo_dir`` (the demo's folder) and mus
 The guide's URLs use the demo's default ports (hospital-a 8401 ... agency-d 8404); they are
 rewritten to the test demo's. ``$TOKEN`` is a SMART access token of the EHR client of the member
 the request goes to, ``$CLIENT_ASSERTION`` a fresh client assertion of that client, and
-``$PATIENT_TOKEN`` the token the last ``POST /patient/token`` returned.
+``$PATIENT_TOKEN`` a patient token of MRN-0001 at hospital-a, from a real sign-in (an invitation
+code, then the authorization code + PKCE flow).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import orjson
 
 from gateway.auth import jwt
 from gateway.auth.keys import kid_of, load_p256_private
+from gateway.demo.synthetic import MRN_SYSTEM
 from gateway.identity.pseudonym import load_patient_key
+from gateway.settings import Settings
+from tests.gateway.patientauth.flow import signed_in
 from tests.support.demo import MEMBERS, ServingDemo
 
 BLOCK = re.compile(r"^```(http|http-response|python)\n(.*?)^```", re.S | re.M)
@@ -88,6 +92,12 @@ class Runner:
             self.tokens[org] = answer.json()["access_token"]
         return self.tokens[org]
 
+    def sign_in_patient(self, value: str = "MRN-0001") -> str:
+        settings = Settings.load(self.demo.root / "hospital-a" / "medgate.toml")
+        with httpx.Client(base_url=self.demo.url("hospital-a"), timeout=30) as http:
+            token: str = signed_in(http, settings, MRN_SYSTEM, value)["access_token"]
+        return token
+
     def localized(self, text: str) -> str:
         """``text`` with the guide's demo URLs moved to this demo's ports."""
         return DOC_PORT.sub(lambda m: self.demo.url(MEMBERS[int(m.group(1)) - 1]), text)
@@ -102,6 +112,8 @@ class Runner:
         headers = {}
         for line in lines:
             name, value = line.split(":", 1)
+            if "$PATIENT_TOKEN" in value and not self.patient_token:
+                self.patient_token = self.sign_in_patient()
             value = value.strip().replace("$PATIENT_TOKEN", self.patient_token)
             headers[name] = value.replace("$TOKEN", self.token(org)) if "$TOKEN" in value else value
         answer = self.http.request(method, url, headers=headers, content=body.strip().encode())

@@ -19,7 +19,7 @@ def test_the_configuration_reference_is_generated_from_the_settings_model() -> N
         "docs/operator-guide.md is stale: run `python -m gateway.settings_doc docs/operator-guide.md`"
     )
     block = text[text.index(BEGIN) : text.index(END)]
-    tables = {"server", "storage", "ordering", "keys", "clients"}
+    tables = {"server", "storage", "ordering", "keys", "clients", "notifications", "patient_auth"}
     for name in Settings.model_fields.keys() - {"config_dir"} - tables:
         assert f"| `{name}` |" in block
     for name in tables:

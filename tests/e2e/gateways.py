@@ -74,15 +74,16 @@ class Gateway:
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
-    def token(self, scope: str = "system/*.read system/*.write") -> str:
+    def token(self, scope: str = "system/*.read system/*.write", client: str = "ehr") -> str:
+        """An access token of this member's SMART client ``client`` (its key in clients/)."""
         key = serialization.load_pem_private_key(
-            (self.folder / "clients" / "ehr.key").read_bytes(), None
+            (self.folder / "clients" / f"{client}.key").read_bytes(), None
         )
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         now = int(time.time())
         claims = {
-            "iss": "ehr",
-            "sub": "ehr",
+            "iss": client,
+            "sub": client,
             "aud": f"{self.url}/auth/token",
             "iat": now,
             "exp": now + 60,

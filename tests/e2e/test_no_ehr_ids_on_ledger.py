@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from gateway.settings import Settings
 from ledger.entries import decode_entry
 from tests.e2e import records
 from tests.e2e.flows import ask, ledger_consent_id
 from tests.e2e.gateways import Consortium, Gateway, wait_for
 from tests.e2e.test_replay_e2e import replay
+from tests.gateway.patientauth.flow import signed_in
 
 pytestmark = pytest.mark.e2e
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -106,11 +108,8 @@ def test_no_ehr_chosen_string_reaches_any_ledger_or_log(solo: Consortium) -> Non
     assert denied.status_code == 403, denied.text
 
     # The patient audit and replay still work over the opaque ids.
-    token = hospital.http.post(
-        "/patient/token",
-        json={"identifier": {"system": records.NATIONAL_ID, "value": mrn}},
-        headers=hospital.auth(),
-    ).json()["access_token"]
+    settings = Settings.load(hospital.folder / "medgate.toml")
+    token = signed_in(hospital.http, settings, records.NATIONAL_ID, mrn)["access_token"]
     txs = [a.headers["X-Medgate-Access-Tx"] for a in (permitted, treat, public, denied)]
 
     def audited() -> list[dict[str, Any]] | None:

@@ -73,7 +73,7 @@ def test_init_and_serve_create_only_private_files(tmp_path: Path) -> None:
         data = root / "hospital-a" / "data"
         written = {p.name for p in data.iterdir()}
         assert {"gateway.db", "ledger.db", "ledger.db-wal", "ledger.db-shm"} <= written, written
-        assert {"ordering.db", "checkpoints.db"} <= {
+        assert {"ordering.db", "checkpoints.db", "proposals.db"} <= {
             p.name for p in (root / "consortium").iterdir()
         }
         assert loose_paths(root) == []

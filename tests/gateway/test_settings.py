@@ -48,9 +48,14 @@ def test_reads_what_medgate_init_writes(tmp_path: Path) -> None:
         render_config("hospital-a", "hospital", "ab" * 32, "http://127.0.0.1:8401"),
         encoding="utf-8",
     )
+    jwks = member.config.parent / "clients" / "ehr.jwks.json"
+    (jwks.parent / "operator.jwks.json").write_bytes(jwks.read_bytes())
     settings = Settings.load(member.config)
     assert settings.server.port == 8401
     assert settings.clients[0].client_id == "ehr"
+    # The operator's tool (medgate propose / endorse) names Ledger.write explicitly.
+    assert settings.clients[1].client_id == "operator"
+    assert settings.clients[1].scopes == ("system/Ledger.read", "system/Ledger.write")
 
 
 @pytest.mark.parametrize(

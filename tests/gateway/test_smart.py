@@ -13,8 +13,16 @@ TOKEN_URL = "http://testserver/auth/token"
 def test_smart_configuration(client: httpx.Client) -> None:
     body = client.get("/.well-known/smart-configuration").json()
     assert body["token_endpoint"] == TOKEN_URL
-    assert body["grant_types_supported"] == ["client_credentials"]
-    assert body["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    # client_credentials for backend clients; the patient apps' grants (docs/patient-sign-in.md).
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert body["token_endpoint_auth_methods_supported"] == ["private_key_jwt", "none"]
+    assert body["authorization_endpoint"] == "http://testserver/patient/authorize"
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert "launch-standalone" in body["capabilities"]
     assert body["token_endpoint_auth_signing_alg_values_supported"] == ["ES256", "ES384", "RS384"]
     assert "system/*.read" in body["scopes_supported"]
 

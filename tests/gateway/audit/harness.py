@@ -33,7 +33,9 @@ from ledger.entries import make_tx, nonce_from_bytes, sign_entry, tx_id_of
 from ledger.ids import OrgId
 from ledger.ordering.solo import SoloOrdering
 from ledger.signing import kid_of
+from tests.e2e.gateways import free_base_port
 from tests.gateway.member import token_form
+from tests.gateway.patientauth.flow import signed_in
 from tests.gateway.serve import serve
 
 T = TypeVar("T")
@@ -85,16 +87,24 @@ class Consortium:
         token: str = response.json()["access_token"]
         return token
 
-    def patient_token(self) -> str:
+    def patient_token(self, value: str = MRN) -> str:
+        """A patient token the way a patient gets one: an invitation code from the hospital,
+        then the portal's sign-in (authorization code + PKCE)."""
+        with httpx.Client(base_url=self.urls["hospital-a"], timeout=30) as http:
+            session = signed_in(http, self.settings["hospital-a"], MRN_SYSTEM, value)
+        token: str = session["access_token"]
+        return token
+
+    def hold_patient(self, value: str) -> None:
+        """Store a Patient with this MRN at hospital-a (its EHR's write)."""
+        body = {"resourceType": "Patient", "identifier": [{"system": MRN_SYSTEM, "value": value}]}
         response = httpx.post(
-            f"{self.urls['hospital-a']}/patient/token",
-            json={"identifier": {"system": MRN_SYSTEM, "value": MRN}},
+            f"{self.urls['hospital-a']}/fhir/Patient",
+            json=body,
             headers={"Authorization": f"Bearer {self.client_token('hospital-a')}"},
             timeout=30,
         )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
+        assert response.status_code == 201, response.text
 
     def submit(self, org: str, type_: str, body: dict[str, Any]) -> str:
         """Sign ``body`` as ``org`` and order it; returns the tx_id."""
@@ -150,16 +160,21 @@ def access_body(requester: str, role: str, custodian: str, ref: str, **kw: Any) 
 
 @contextmanager
 def running_consortium(root: Path) -> Iterator[Consortium]:
-    created = create_consortium(root, "audit test consortium", MEMBERS)
+    # Served at their registered URLs (public_url): a browser signing in is sent back there.
+    base = free_base_port(len(MEMBERS))
+    created = create_consortium(root, "audit test consortium", MEMBERS, base_port=base)
     configs = {m.org: m.config for m in created.members}
     settings = {org: Settings.load(configs[org]) for org in configs}
     ref = patient_ref(patient_key(root, "hospital-a"), MRN_SYSTEM, MRN)
     with ExitStack() as stack:
         urls = {}
-        for org in RUNNING:
-            app = run_async(open_gateway(settings[org], cut_after=0.02))
-            urls[org] = stack.enter_context(serve(app))
-        yield Consortium(root, urls, settings, ref)
+        for offset, org in enumerate(m.org for m in MEMBERS):
+            if org in RUNNING:
+                app = run_async(open_gateway(settings[org], cut_after=0.02))
+                urls[org] = stack.enter_context(serve(app, base + offset))
+        consortium = Consortium(root, urls, settings, ref)
+        consortium.hold_patient(MRN)
+        yield consortium
 
 
 def populate(c: Consortium) -> None:

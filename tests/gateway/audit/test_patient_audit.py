@@ -153,18 +153,16 @@ def test_the_audit_requires_a_patient_token(consortium: Consortium) -> None:
     assert httpx.get(url, headers=client, timeout=30).status_code == 401
 
 
-def test_only_the_hospitals_client_with_patient_read_gets_patient_tokens(
-    consortium: Consortium,
-) -> None:
+def test_no_default_client_mints_patient_tokens(consortium: Consortium) -> None:
+    """The EHR's default scopes (system/*.read, system/*.write) do not reach
+    system/PatientToken.write: it must be registered and asked for by name (see
+    tests/gateway/patientauth/test_minting.py for a client that has it)."""
     url = f"{consortium.urls['hospital-a']}/patient/token"
     body = {"identifier": {"system": "urn:oid:hospital-a:mrn", "value": "MRN-0042"}}
-    ledger_only = consortium.client_token("hospital-a", "system/Ledger.read")
-    headers = {"Authorization": f"Bearer {ledger_only}"}
-    assert httpx.post(url, json=body, headers=headers, timeout=30).status_code == 403
     assert httpx.post(url, json=body, timeout=30).status_code == 401
-    patient_read = consortium.client_token("hospital-a", "system/Patient.read")
-    headers = {"Authorization": f"Bearer {patient_read}"}
-    issued = httpx.post(url, json=body, headers=headers, timeout=30).json()
-    assert issued["patient_ref"] == consortium.ref
-    assert issued["scope"] == "patient/AuditEvent.read"
-    assert issued["expires_in"] == 900
+    for scope in ("system/Ledger.read", "system/Patient.read", "system/*.read system/*.write"):
+        token = consortium.client_token("hospital-a", scope)
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 403, answer.text
+        assert "system/PatientToken.write" in answer.json()["issue"][0]["diagnostics"]

@@ -36,6 +36,15 @@ def test_demo_walks_every_flow_and_exits_zero(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     assert "FAILED" not in out
+    ceremony = out.split("1. the key ceremony")[1].split("2. ")[0]
+    steps = [
+        "member keygen: hospital-a",
+        "consortium genesis",
+        "sign: hospital-a",
+        "sign: agency-d",
+    ]
+    for step in [*steps, "consortium seal", "member join"]:
+        assert step in ceremony, ceremony
     assert out.count("  ok ") >= 15
     assert "proof verified BREAK-GLASS notify-patient" in out
     assert "pending" not in audit_step

@@ -108,6 +108,7 @@ def sample_bodies(world: World) -> dict[str, dict[str, Any]]:
             "retire_kid": genesis["members"][2]["signing_keys"][0]["kid"],
             "encryption_keys": new["encryption_keys"],
             "ca_chain": ["MIIC"],
+            "compromised": True,
         },
         "member.remove": {"org": AGENCY},
         "policy.set": {"version": "v2", "digest": digest("v2"), "quorum": {"rule": "ALL"}},

@@ -258,7 +258,7 @@ def _unique(values: list[Any], what: str) -> None:
 
 def member_update(body: Mapping[str, Any]) -> None:
     optional = _keys("endpoint", "add_signing_key", "retire_kid", "encryption_keys", "ca_chain")
-    obj(body, "body", _keys("org"), optional)
+    obj(body, "body", _keys("org"), optional | _keys("compromised"))
     org(body["org"], "org")
     if not optional & set(body):
         bad("member.update changes nothing")
@@ -274,6 +274,10 @@ def member_update(body: Mapping[str, Any]) -> None:
         items(body["encryption_keys"], "encryption_keys", encryption_key, 0, 8)
     if "ca_chain" in body:
         items(body["ca_chain"], "ca_chain", der_b64url, 0, 8)
+    if "compromised" in body:
+        boolean(body["compromised"], "compromised")
+        if "retire_kid" not in body:
+            bad("compromised is given only with retire_kid")
 
 
 def policy_set(body: Mapping[str, Any]) -> None:

@@ -347,3 +347,114 @@ def test_endorsements_by_retired_keys_or_removed_members_do_not_count() -> None:
         "member.add", HOSPITAL, {"member": world.record(OrgId("hospital-e"))}, endorsers=[AGENCY]
     )
     assert chain.submit(late) == C.QUORUM_NOT_MET
+
+
+@pytest.mark.parametrize(
+    ("rule", "endorsers", "code"),
+    [
+        # k-of-n with k = 3 of 3: removing anyone leaves 2, and the rule could never be met.
+        ({"rule": "K_OF_N", "k": 3}, [INSURER], C.QUORUM_UNREACHABLE),
+        # Refused before the quorum is even counted: the same code with every signature there.
+        ({"rule": "K_OF_N", "k": 3}, [INSURER, AGENCY], C.QUORUM_UNREACHABLE),
+        ({"rule": "K_OF_N", "k": 2}, [INSURER], C.VALID),
+        ({"rule": "ALL"}, [INSURER], C.VALID),
+        ({"rule": "MAJORITY"}, [INSURER], C.VALID),
+    ],
+)
+def test_member_remove_that_would_make_the_quorum_unreachable(
+    rule: dict[str, Any], endorsers: list[OrgId], code: C
+) -> None:
+    world, chain = three_orgs(rule)
+    before = chain.rows()
+    leaf = world.entry("member.remove", HOSPITAL, {"org": AGENCY}, endorsers=endorsers)
+    assert chain.submit(leaf) == code
+    if code is not C.VALID:
+        assert chain.rows() == before
+        found = member(chain.state, AGENCY)
+        assert found is not None
+        assert found.is_active
+
+
+def test_removing_down_to_the_last_member() -> None:
+    world, chain = three_orgs({"rule": "ALL"})
+    first = world.entry("member.remove", HOSPITAL, {"org": AGENCY}, endorsers=[INSURER])
+    assert chain.submit(first) == C.VALID
+    second = world.entry("member.remove", HOSPITAL, {"org": INSURER})
+    assert chain.submit(second) == C.VALID
+    # One member left: removing it would leave nobody to decide anything.
+    last = world.entry("member.remove", HOSPITAL, {"org": HOSPITAL})
+    assert chain.submit(last) == C.QUORUM_UNREACHABLE
+
+
+def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
+    """Golden: the retired key's row (and its place in the member record) carries the ts of the
+    entry that retired it, taken from the entry, never from a clock: gateways measure the peer
+    assertion overlap from it (docs/key-rotation.md)."""
+    world, chain = three_orgs()
+    old_kid = kid_of(world.keys[HOSPITAL].public_key())
+    new = generate_signing_key()
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
+        "retire_kid": old_kid,
+    }
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=1_812_345_678_901)
+    index = len(chain.leaves)
+    assert index == 1  # after the genesis
+    assert chain.submit(leaf) == C.VALID
+    row = chain.state.get("keys", old_kid)
+    assert row is not None
+    pub = world.record(HOSPITAL)["signing_keys"][0]["pub"]
+    expected = {
+        "alg": "ES256",
+        "org": HOSPITAL,
+        "pub": pub,
+        "retired_index": 1,
+        "retired_ts": 1_812_345_678_901,
+        "status": "retired",
+    }
+    assert row == canonical(expected)
+    record = member(chain.state, HOSPITAL)
+    assert record is not None
+    (retired,) = [k for k in record.signing_keys if k.kid == old_kid]
+    assert (retired.status, retired.retired_ts, retired.retired_index) == (
+        "retired",
+        1_812_345_678_901,
+        1,
+    )
+    (active,) = [k for k in record.signing_keys if k.is_active]
+    assert active.retired_ts is None
+    new_row = chain.state.get("keys", kid_of(new.public_key()))
+    assert new_row is not None
+    assert b"retired" not in new_row
+
+
+def test_a_compromised_retirement_is_marked_golden() -> None:
+    """Golden: ``compromised`` marks the retired key's row; it is refused without retire_kid."""
+    world, chain = three_orgs()
+    old_kid = kid_of(world.keys[HOSPITAL].public_key())
+    new = generate_signing_key()
+    added = world.record(HOSPITAL, key=new)["signing_keys"][0]
+    alone = {"org": HOSPITAL, "add_signing_key": added, "compromised": True}
+    assert (
+        chain.submit(world.entry("member.update", HOSPITAL, alone, endorsers=[INSURER]))
+        == C.BAD_BODY
+    )
+    body = {"org": HOSPITAL, "add_signing_key": added, "retire_kid": old_kid, "compromised": True}
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=1_812_000_000_000)
+    index = len(chain.leaves)
+    assert chain.submit(leaf) == C.VALID
+    pub = world.record(HOSPITAL)["signing_keys"][0]["pub"]
+    expected = {
+        "alg": "ES256",
+        "compromised": True,
+        "org": HOSPITAL,
+        "pub": pub,
+        "retired_index": index,
+        "retired_ts": 1_812_000_000_000,
+        "status": "retired",
+    }
+    assert chain.state.get("keys", old_kid) == canonical(expected)
+    record = member(chain.state, HOSPITAL)
+    assert record is not None
+    assert [k.compromised for k in record.signing_keys] == [True, False]

@@ -242,6 +242,21 @@ def test_scan_matches_the_reference_for_awkward_prefixes(store: SqlStore) -> Non
     assert [k for k, _ in store.scan("ns", "a_")] == ["a_", "a_b"]
 
 
+def test_get_many_finds_exactly_the_rows_of_its_namespace_among_the_keys(store: SqlStore) -> None:
+    changes = [put("ns", key, key.encode() or b"empty") for key in KEYS]
+    many = [f"n/{i:04d}" for i in range(SCAN_BATCH + 7)]  # more keys than one statement takes
+    changes += [put("ns", key, key.encode()) for key in many[::3]]
+    changes.append(put("other", "a", b"elsewhere"))
+    store.append(block_after(None, 1, changes=changes))
+    reference = MemoryState()
+    reference.apply(changes)
+    asked = [*KEYS, *many, "absent", "a'; --", "b"]
+    expected = {key: value for key in asked if (value := reference.get("ns", key)) is not None}
+    assert store.get_many("ns", asked) == expected
+    assert store.get_many("other", ["a", "b"]) == {"a": b"elsewhere"}
+    assert store.get_many("ns", []) == {}
+
+
 def test_state_follows_a_random_series_of_blocks(store: SqlStore) -> None:
     rng = random.Random(20240611)  # fixed seed: reproducible, bounded
     reference = MemoryState()

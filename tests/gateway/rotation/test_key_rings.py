@@ -1,0 +1,224 @@
+"""The key rings on their own: file layout, which signing key is chosen, token keys across a
+rotation and its overlap, envelopes opened with a retired encryption key, the directory's overlap."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.auth.keys import kid_of as token_kid
+from gateway.auth.token_keys import TokenKeys
+from gateway.crypto.envelope import Recipient, open_envelope, open_envelope_with, seal
+from gateway.crypto.errors import NotARecipient
+from gateway.crypto.keyring import DecryptionRing
+from gateway.crypto.keys import generate_encryption_key, public_jwk, write_private_jwk
+from gateway.fileperms import replace_private
+from gateway.identity import keyfiles
+from gateway.identity.files import private_key_pem, write_private
+from gateway.identity.signing_ring import SigningRing, active_signing_key
+from gateway.services.directory import LedgerDirectory
+from ledger.ids import Kid
+from ledger.signing import generate_signing_key, kid_of
+from ledger.validation.codes import ValidationCode as C
+from tests.ledger.core.world import HOSPITAL, INSURER, three_orgs
+
+T = 1_900_000_000
+
+
+def test_file_layout_names() -> None:
+    keys = Path("/m/keys")
+    assert keyfiles.next_path(keys / "signing.key") == keys / "signing.next.key"
+    assert keyfiles.next_path(keys / "encryption.jwk.json") == keys / "encryption.next.jwk.json"
+    assert keyfiles.retired_path(keys / "token.key", "abc") == keys / "retired/token-abc.key"
+    assert (
+        keyfiles.marker_path(keys / "token.key", "abc") == keys / "retired/token-abc.retired.json"
+    )
+    with pytest.raises(ValueError, match="kid"):
+        keyfiles.retired_path(keys / "token.key", "../x")
+
+
+def test_signing_ring_prefers_the_next_key_and_forgets_none(tmp_path: Path) -> None:
+    path = tmp_path / "signing.key"
+    old, new = generate_signing_key(), generate_signing_key()
+    write_private(path, private_key_pem(old))
+    ring = SigningRing(path)
+    old_kid, new_kid = kid_of(old.public_key()), kid_of(new.public_key())
+    assert ring.kid == old_kid
+    assert ring.choose({old_kid}) is None  # unchanged
+    write_private(keyfiles.next_path(path), private_key_pem(new))
+    assert ring.choose({old_kid, new_kid}) is None  # not loaded yet: still the old one
+    ring.reload()
+    assert ring.held == {old_kid, new_kid}
+    chosen = ring.choose({old_kid, new_kid})  # both active (add first, retire later)
+    assert chosen is not None
+    assert kid_of(chosen.public_key()) == new_kid == ring.kid
+    os.unlink(keyfiles.next_path(path))
+    ring.reload()
+    assert ring.held == {old_kid, new_kid}  # a moved file is not a forgotten key
+    assert ring.choose({Kid("someone-else")}) is None  # nothing held is active: keep signing
+    assert ring.kid == new_kid
+
+
+def test_token_keys_follow_the_file_and_accept_the_retired_key_for_the_overlap(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "token.key"
+    old, new = generate_signing_key(), generate_signing_key()
+    write_private(path, private_key_pem(old))
+    keys = TokenKeys.from_file(path, overlap=60)
+    old_kid, new_kid = token_kid(old.public_key()), token_kid(new.public_key())
+    assert keys.signer()[1] == old_kid
+    keyfiles.retire(path, old_kid, path.read_bytes(), T)
+    replace_private(path, private_key_pem(new))
+    assert keys.signer()[1] == new_kid
+    assert keys.verifier(old_kid, T + 59) == old.public_key()
+    assert keys.verifier(old_kid, T + 60) is None
+    assert keys.verifier(new_kid, T + 10_000) == new.public_key()
+    assert keys.verifier("unknown", T) is None
+    # No readable retirement time: the retired key is refused at once (fail closed).
+    keyfiles.marker_path(path, old_kid).write_text("{}")
+    fresh = TokenKeys.from_file(path, overlap=60)
+    assert fresh.verifier(old_kid, T) is None
+
+
+def test_a_fixed_token_key_never_reads_files() -> None:
+    key = generate_signing_key()
+    keys = TokenKeys(key)
+    assert keys.signer() == (key, token_kid(key.public_key()))
+    assert keys.verifier("other", T) is None
+
+
+def test_envelope_sealed_to_a_retired_encryption_key_opens_by_kid(tmp_path: Path) -> None:
+    path = tmp_path / "encryption.jwk.json"
+    old, new = generate_encryption_key(False), generate_encryption_key(False)
+    write_private_jwk(path, old)
+    sender = generate_signing_key()
+
+    def senders(org: str, kid: str) -> ec.EllipticCurvePublicKey | None:
+        return sender.public_key() if kid == kid_of(sender.public_key()) else None
+
+    def sealed_to(jwk: dict[str, str]) -> bytes:
+        to = [Recipient("hospital-d", public_jwk(jwk))]
+        return seal(b"{}", "hospital-a", kid_of(sender.public_key()), sender, to)
+
+    before = sealed_to(old)
+    # Rotation: the new key in force, the old one kept retired.
+    (tmp_path / "retired").mkdir()
+    write_private_jwk(keyfiles.retired_path(path, old["kid"]), old)
+    os.unlink(path)
+    write_private_jwk(path, new)
+    ring = DecryptionRing(path)
+    assert [k["kid"] for k in ring.held()] == [new["kid"], old["kid"]]
+    assert open_envelope_with(before, "hospital-d", ring.held(), senders).payload == b"{}"
+    after = sealed_to(new)
+    assert open_envelope_with(after, "hospital-d", ring.held(), senders).payload == b"{}"
+    with pytest.raises(NotARecipient):
+        open_envelope(before, "hospital-d", new, senders)
+    stranger = sealed_to(generate_encryption_key(False))
+    with pytest.raises(NotARecipient):
+        open_envelope_with(stranger, "hospital-d", ring.held(), senders)
+
+
+def test_directory_accepts_a_retired_key_until_the_retiring_ts_plus_the_overlap() -> None:
+    world, chain = three_orgs()
+    old = world.keys[HOSPITAL]
+    new = generate_signing_key()
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
+        "retire_kid": kid_of(old.public_key()),
+    }
+    retired_ms = T * 1000
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=retired_ms)
+    assert chain.submit(leaf) == C.VALID
+    now = [retired_ms]
+    directory = LedgerDirectory(chain.state, clock_ms=lambda: now[0], overlap_ms=30_000)
+    old_kid, new_kid = kid_of(old.public_key()), kid_of(new.public_key())
+    assert directory.signing_key(HOSPITAL, new_kid) == new.public_key()
+    now[0] = retired_ms + 29_999
+    assert directory.signing_key(HOSPITAL, old_kid) == old.public_key()
+    assert directory.signing_key(INSURER, old_kid) is None  # another member's kid
+    now[0] = retired_ms + 30_000
+    assert directory.signing_key(HOSPITAL, old_kid) is None
+    assert directory.signing_key(HOSPITAL, new_kid) == new.public_key()
+    # Without a clock or an overlap, a retired key is refused at once.
+    assert LedgerDirectory(chain.state).signing_key(HOSPITAL, old_kid) is None
+    assert (
+        LedgerDirectory(chain.state, clock_ms=lambda: retired_ms).signing_key(HOSPITAL, old_kid)
+        is None
+    )
+
+
+def test_marker_records_when_a_key_retired(tmp_path: Path) -> None:
+    path = tmp_path / "token.key"
+    kept = keyfiles.retire(path, "kid1", b"pem", T)
+    assert kept.read_bytes() == b"pem"
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(keyfiles.marker_path(path, "kid1").read_text()) == {
+        "kid": "kid1",
+        "retired_at": T,
+    }
+    assert keyfiles.retired_at(path, "kid1") == T
+    assert keyfiles.retired_at(path, "kid2") is None
+    with pytest.raises(FileExistsError):
+        keyfiles.retire(path, "kid1", b"other", T)
+
+
+def test_directory_overlap_runs_from_the_block_that_committed_the_retirement() -> None:
+    """A member.update proposed long before it reached quorum: its entry ts is an hour old, the
+    block that committed it is recent; the overlap starts at the block's ts."""
+    world, chain = three_orgs()
+    old = world.keys[HOSPITAL]
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
+        "retire_kid": kid_of(old.public_key()),
+    }
+    proposed, committed = T * 1000, T * 1000 + 3_600_000
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=proposed)
+    assert chain.submit(leaf) == C.VALID
+    blocks = {1: committed}
+    now = [committed + 29_999]
+    directory = LedgerDirectory(
+        chain.state, clock_ms=lambda: now[0], overlap_ms=30_000, block_ts=blocks.get
+    )
+    old_kid = kid_of(old.public_key())
+    assert directory.signing_key(HOSPITAL, old_kid) == old.public_key()
+    now[0] = committed + 30_000
+    assert directory.signing_key(HOSPITAL, old_kid) is None
+    # A block that cannot be read: the entry's own ts starts it (never later than the block's).
+    lost = LedgerDirectory(
+        chain.state, clock_ms=lambda: proposed + 29_999, overlap_ms=30_000, block_ts=lambda i: None
+    )
+    assert lost.signing_key(HOSPITAL, old_kid) == old.public_key()
+
+
+def test_directory_grants_a_compromised_key_no_overlap() -> None:
+    world, chain = three_orgs()
+    old = world.keys[HOSPITAL]
+    body = {
+        "org": HOSPITAL,
+        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
+        "retire_kid": kid_of(old.public_key()),
+        "compromised": True,
+    }
+    leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=T * 1000)
+    assert chain.submit(leaf) == C.VALID
+    directory = LedgerDirectory(chain.state, clock_ms=lambda: T * 1000, overlap_ms=30_000)
+    assert directory.signing_key(HOSPITAL, kid_of(old.public_key())) is None
+
+
+def test_a_one_shot_command_signs_with_the_key_the_ledger_holds(tmp_path: Path) -> None:
+    """`medgate ledger verify --against` between a rotation's commit and its --finish."""
+    path = tmp_path / "signing.key"
+    old, new = generate_signing_key(), generate_signing_key()
+    write_private(path, private_key_pem(old))
+    write_private(keyfiles.next_path(path), private_key_pem(new))
+    old_kid, new_kid = kid_of(old.public_key()), kid_of(new.public_key())
+    assert kid_of(active_signing_key(path, {new_kid}).public_key()) == new_kid
+    assert kid_of(active_signing_key(path, {old_kid}).public_key()) == old_kid
+    assert kid_of(active_signing_key(path, ()).public_key()) == old_kid
