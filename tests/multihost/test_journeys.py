@@ -17,8 +17,8 @@ from tests.e2e.flows import ask, patient_ref_at, seed, types_of
 from tests.e2e.gateways import wait_for
 from tests.e2e.test_insurer_claims import assert_denied
 from tests.gateway.audit.test_patient_audit import b64url, rfc9162_root
-from tests.multihost.consortium import HostConsortium
-from tests.multihost.member import HostGateway
+from tests.multihost.consortium import MEDGATE, HostConsortium
+from tests.multihost.member import HostGateway, MemberHost
 from tests.multihost.nats_monitor import stream_replicas
 
 pytestmark = [pytest.mark.multihost, pytest.mark.e2e, pytest.mark.nats, pytest.mark.postgres]
@@ -83,13 +83,13 @@ def test_an_agency_receives_de_identified_records(four_hosts: HostConsortium) ->
     assert types_of(answer.json()) == ["Observation", "Observation", "Patient"]
 
 
-def _patient_token(hospital: HostGateway, national_id: str) -> str:
-    body = {"identifier": {"system": records.NATIONAL_ID, "value": national_id}}
-    reply = hospital.http.post("/patient/token", json=body, headers=hospital.auth())
-    assert reply.status_code == 200, reply.text
-    token = reply.json()["access_token"]
-    assert isinstance(token, str)
-    return token
+def _patient_token(hospital: MemberHost, national_id: str) -> str:
+    """A patient token minted by the hospital's operator on the hospital's host (`medgate
+    patient-token` with the kit's config: it checks the patient is held in the host's store)."""
+    argv = [MEDGATE, "patient-token", "--system", records.NATIONAL_ID, "--config"]
+    done = hospital.host.exec([*argv, str(hospital.config), national_id])
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def _audit_with_every_entry(hospital: HostGateway, token: str, count: int) -> dict[str, Any]:
@@ -119,7 +119,8 @@ def test_a_patient_audits_every_access_with_proofs_checked_on_another_host(
         ask(four_hosts["insurer"].gateway, "hospital-a", patient.national_id, "HPAYMT", ["Claim"]),
     ]
     assert [a.status_code for a in asked] == [200, 403]
-    log = _audit_with_every_entry(hospital, _patient_token(hospital, patient.national_id), 2)
+    token = _patient_token(four_hosts["hospital-a"], patient.national_id)
+    log = _audit_with_every_entry(hospital, token, 2)
     assert {e["tx_id"] for e in log["entries"]} == {a.headers["X-Medgate-Access-Tx"] for a in asked}
     # The agency checks the proofs against its own store on its own host: the cosigned checkpoint
     # verifies under the electorate in its state, and each proof leads to the checkpoint's root.
