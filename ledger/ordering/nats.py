@@ -62,6 +62,11 @@ class NatsOptions:
     """How long read() may fail to make progress (reconnecting, recreating its consumer) before
     it raises OrderingError."""
     connect_timeout_s: float = 10.0
+    ping_interval_s: float = 5.0
+    """How often the client pings its server. A server cut off by a partition does not close
+    the TCP connection: only missed pings reveal it (the client default, 2 min x 2, left a gateway
+    attached to an unreachable server for minutes; found by tests/multihost)."""
+    max_outstanding_pings: int = 3
 
 
 class NatsOrdering:
@@ -101,6 +106,12 @@ class NatsOrdering:
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    # Servers in the order given: a gateway lists its own member's server first,
+                    # so it orders through its own host and fails over only when that one fails
+                    # (randomised, it attached to other members' servers across the network).
+                    dont_randomize=True,
+                    ping_interval=opts.ping_interval_s,
+                    max_outstanding_pings=opts.max_outstanding_pings,
                     error_cb=_log_error,
                 ),
                 timeout=opts.connect_timeout_s,
