@@ -32,6 +32,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ledger.errors import OrderingError
+
 FHIR_JSON = "application/fhir+json"
 
 
@@ -191,6 +193,17 @@ async def _on_gateway_error(_: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _on_ordering_error(_: Request, exc: Exception) -> Response:
+    # Audit before release: an entry the ordering service never acknowledged (every server
+    # unreachable past the submit deadline) means nothing was released. Retrying is safe.
+    return error_response(
+        UnavailableError(
+            "the ordering service did not acknowledge the ledger entry this request needs: "
+            "nothing was released; retry later"
+        )
+    )
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
     issues = [
@@ -219,6 +232,7 @@ async def _on_unexpected(_: Request, exc: Exception) -> Response:
 def install_handlers(app: FastAPI) -> None:
     """Register the OperationOutcome renderers on the app (base classes cover every subclass)."""
     app.add_exception_handler(GatewayError, _on_gateway_error)
+    app.add_exception_handler(OrderingError, _on_ordering_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

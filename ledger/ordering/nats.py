@@ -58,9 +58,14 @@ class NatsOptions:
     """Total time one submit may spend retrying before it raises OrderingError."""
     read_batch: int = 256
     read_wait_s: float = 1.0
-    read_deadline_s: float = 60.0
+    read_deadline_s: float | None = None
     """How long read() may fail to make progress (reconnecting, recreating its consumer) before
-    it raises OrderingError."""
+    it raises OrderingError; None (the default): never. A partition heals, and a gateway that
+    gave up would stay stopped after it (found by tests/multihost); meanwhile the staleness bound
+    keeps it from releasing. Faults that retrying cannot cure (a gap, a shrunk or missing stream)
+    still raise at once."""
+    read_backoff_max_s: float = 5.0
+    """The longest pause between two read attempts while the cluster stays unreachable."""
     connect_timeout_s: float = 10.0
     ping_interval_s: float = 5.0
     """How often the client pings its server. A server cut off by a partition does not close
@@ -226,8 +231,13 @@ class NatsOrdering:
         return int(info.state.last_seq)
 
     async def close(self) -> None:
+        """Close the connection; while every server is unreachable (a partition, a gateway
+        stopping during one) the client cannot flush, which is no reason to fail the shutdown."""
         if not self._nc.is_closed:
-            await self._nc.close()
+            try:
+                await self._nc.close()
+            except (OSError, nats.errors.Error) as exc:
+                _log.warning("nats connection closed uncleanly: %r", exc)
 
     async def _bounds(self) -> tuple[int, int]:
         info = await self._js.stream_info(self._names.stream)
@@ -271,10 +281,12 @@ class NatsOrdering:
             raise OrderingMismatchError(0, f"stream {self._names.stream} is gone") from exc
         now = asyncio.get_running_loop().time()
         since = now if failing_since is None else failing_since
-        if now - since > self._options.read_deadline_s:
+        deadline = self._options.read_deadline_s
+        if deadline is not None and now - since > deadline:
             raise OrderingError(f"reader made no progress for {now - since:.1f}s: {exc!r}") from exc
-        _log.warning("nats reader recovering from %r", exc)
-        await asyncio.sleep(0.2)
+        _log.warning("nats reader recovering from %r (%.1f s without progress)", exc, now - since)
+        # 0.2 s at first, then a quarter of the outage so far: a long partition is not a log storm.
+        await asyncio.sleep(min(self._options.read_backoff_max_s, max(0.2, (now - since) / 4)))
         return since
 
     async def _dispose(self, sub: Any) -> None:

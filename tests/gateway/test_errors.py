@@ -26,6 +26,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.settings import Settings
+from ledger.errors import OrderingError
 from tests.gateway.member import ManualClock
 from tests.gateway.serve import serve
 
@@ -63,6 +64,10 @@ def app(settings: Settings) -> FastAPI:
     def boom() -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
+    @app.get("/unordered")
+    def unordered() -> None:
+        raise OrderingError("submit tx-1: gave up after 9 attempts: nats: timeout")
+
     @app.get("/typed")
     def typed(n: int) -> dict[str, int]:
         return {"n": n}
@@ -82,6 +87,17 @@ def test_unexpected_error_is_500_without_trace(http: httpx.Client) -> None:
     assert response.json()["resourceType"] == "OperationOutcome"
     assert b"secret internals" not in response.content
     assert b"Traceback" not in response.content
+
+
+def test_an_entry_the_ordering_service_never_acknowledged_is_503(http: httpx.Client) -> None:
+    """Every server unreachable past the submit deadline: nothing was released, retry later
+    (it was a 500 "internal error" before; found by tests/multihost)."""
+    response = http.get("/unordered")
+    assert response.status_code == 503
+    issue = response.json()["issue"][0]
+    assert (issue["code"], response.json()["resourceType"]) == ("transient", "OperationOutcome")
+    assert "nothing was released" in issue["diagnostics"]
+    assert b"nats" not in response.content
 
 
 def test_request_validation_and_unknown_routes(http: httpx.Client) -> None:

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from ledger.errors import OrderingError
 from ledger.ordering.base import Ordered
-from ledger.ordering.nats import NatsOrdering
+from ledger.ordering.nats import NatsOptions, NatsOrdering
 from tests.ledger.ordering_nats.conftest import FAST
 from tests.support.nats_cluster import NatsCluster
 
@@ -116,4 +117,48 @@ async def test_killing_the_server_a_gateway_is_connected_to_resumes_reading_and_
         assert ordering._nc.connected_url.port != port  # it really moved to another server
         assert_exactly_once(acked, await follower)
     finally:
+        await ordering.close()
+
+
+OUTAGE_S = 4.0
+"""Longer than the deadline the first test gives its reader, many times its read wait."""
+
+
+@pytest.mark.parametrize("deadline", [None, 1.0])
+async def test_a_reader_waits_out_a_whole_cluster_outage_unless_given_a_deadline(
+    fresh_cluster: NatsCluster, consortium: str, deadline: float | None
+) -> None:
+    """A partition heals: the reader keeps trying (None, the default) and resumes exactly where
+    it was; with a deadline it gives up with OrderingError (what once left a gateway's ledger
+    node stopped after a partition of over 60 s)."""
+    options = NatsOptions(
+        publish_timeout_s=1.0, read_wait_s=0.5, read_deadline_s=deadline, read_backoff_max_s=0.5
+    )
+    ordering = await NatsOrdering.connect(fresh_cluster.client_urls, consortium, options=options)
+    reader = ordering.read(0)
+    try:
+        acked: dict[bytes, int] = {}
+        await submit_batch(ordering, 0, acked)
+        read = [await anext(reader) for _ in range(BATCH)]  # the reader is following the stream
+
+        async def rest() -> list[Ordered]:
+            async with asyncio.timeout(120):
+                return read + [await anext(reader) for _ in range(BATCH)]
+
+        follower = asyncio.create_task(rest())
+        for i in range(3):
+            fresh_cluster.kill(i)
+        await asyncio.sleep(OUTAGE_S)
+        if deadline is not None:
+            with pytest.raises(OrderingError, match="no progress"):
+                await follower
+            return
+        assert not follower.done()
+        for i in range(3):
+            await asyncio.to_thread(fresh_cluster.start, i, wait=False)
+        await asyncio.to_thread(fresh_cluster.wait_ready)
+        await submit_batch(ordering, 1, acked)
+        assert_exactly_once(acked, await follower)
+    finally:
+        await reader.aclose()
         await ordering.close()
