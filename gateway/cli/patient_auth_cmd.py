@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway import clock as wall_clock
 from gateway.demo.synthetic import MRN_SYSTEM
@@ -28,6 +28,8 @@ from gateway.services.patients import PatientIndex
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
 from ledger.ids import PatientRef
+
+T = TypeVar("T")
 
 
 def register(commands: Any) -> None:
@@ -75,22 +77,33 @@ def invite(settings: Settings, system: str, value: str, now: int) -> IssuedInvit
         return invitations.issue(ref, now)
 
 
-def run_invite(args: argparse.Namespace) -> int:
+def for_held_patient(
+    command: str, args: argparse.Namespace, action: Callable[[Settings, str, str, int], T | None]
+) -> tuple[Settings, T] | int:
+    """Load ``args.config`` and run ``action(settings, system, identifier, now)`` for the patient
+    ``args`` names: the settings and its result, or, once the reason is printed, the exit code
+    (2 a bad config; 1 refused, or a patient the hospital does not hold)."""
     try:
         settings = Settings.load(args.config)
     except ConfigError as exc:
-        print(f"patient invite: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return 2
     try:
-        issued = invite(settings, args.system, args.identifier, wall_clock.now_ms() // 1000)
+        result = action(settings, args.system, args.identifier, wall_clock.now_ms() // 1000)
     except GatewayError as exc:
-        print(f"patient invite: {exc.diagnostics}", file=sys.stderr)
+        print(f"{command}: {exc.diagnostics}", file=sys.stderr)
         return 1
-    if issued is None:
-        print(
-            "patient invite: this hospital holds no patient with that identifier", file=sys.stderr
-        )
+    if result is None:
+        print(f"{command}: this hospital holds no patient with that identifier", file=sys.stderr)
         return 1
+    return settings, result
+
+
+def run_invite(args: argparse.Namespace) -> int:
+    outcome = for_held_patient("patient invite", args, invite)
+    if isinstance(outcome, int):
+        return outcome
+    settings, issued = outcome
     expires = datetime.fromtimestamp(issued.expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
     print(f"invitation code: {issued.code}")
     print(f"sign in at:      {settings.public_url}{PORTAL_PATH}")

@@ -17,11 +17,9 @@ from typing import Any
 
 import orjson
 
-from gateway import clock as wall_clock
 from gateway.auth.keys import load_p256_private
-from gateway.cli.patient_auth_cmd import held_patient
+from gateway.cli.patient_auth_cmd import for_held_patient, held_patient
 from gateway.demo.synthetic import MRN_SYSTEM
-from gateway.errors import ConfigError, GatewayError
 from gateway.identity.pseudonym import load_patient_key
 from gateway.services.patient_tokens import PatientTokens
 from gateway.settings import Settings
@@ -36,19 +34,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.load(args.config)
-    except ConfigError as exc:
-        print(f"patient-token: {exc}", file=sys.stderr)
-        return 2
-    try:
-        token = mint(settings, args.system, args.identifier, wall_clock.now_ms() // 1000)
-    except GatewayError as exc:
-        print(f"patient-token: {exc.diagnostics}", file=sys.stderr)
-        return 1
-    if token is None:
-        print("patient-token: this hospital holds no patient with that identifier", file=sys.stderr)
-        return 1
+    outcome = for_held_patient("patient-token", args, mint)
+    if isinstance(outcome, int):
+        return outcome
+    _, token = outcome
     print(token)
     return 0
 
