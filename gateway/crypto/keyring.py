@@ -9,17 +9,17 @@ it by a peer whose node committed the rotation first open too.
 
 from __future__ import annotations
 
+import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from gateway.crypto.errors import KeyFormatError, UnsupportedAlgorithm
 from gateway.crypto.keys import Jwk, public_jwk, read_jwk
 from gateway.identity import keyfiles
 
-RELOAD_EVERY_S = 1.0
-"""At most one look at the key files per second when an envelope names no key we hold."""
+FileStamp = tuple[str, int, int, int]
+"""A key file as last seen: path, inode, size, mtime (ns). A file whose stamp is unchanged is not
+read again."""
 
 
 class DecryptionRing:
@@ -27,14 +27,12 @@ class DecryptionRing:
     are never forgotten (a retired key file moved by ``medgate member rotate --finish`` stays
     known). Thread-safe: envelopes are opened on the event loop and in worker threads."""
 
-    def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
-        """``monotonic`` (seconds) only paces reloads; no decision reads it."""
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._keys: dict[str, Jwk] = {}
+        self._seen: set[FileStamp] = set()
         self._current = self._add(read_jwk(path))
-        self._loaded_at: float | None = None
         self.reload()
 
     @property
@@ -49,22 +47,28 @@ class DecryptionRing:
                 k for kid, k in self._keys.items() if kid != self._current
             ]
 
-    def reload(self) -> None:
-        """Load key files not seen yet (unreadable ones are skipped and retried next time)."""
+    def reload(self) -> bool:
+        """Read the key files that are new or changed since the last look (a few ``stat`` calls
+        when none is, so an envelope naming a key nobody holds costs no file reads); whether a
+        key not held before was added. Unreadable files are skipped and retried next time."""
+        added = False
         for file in keyfiles.candidates(self._path):
             try:
-                self._add(read_jwk(file))
+                info = os.stat(file)
+            except OSError:
+                continue
+            stamp = (str(file), info.st_ino, info.st_size, info.st_mtime_ns)
+            if stamp in self._seen:
+                continue
+            try:
+                jwk = read_jwk(file)
             except (OSError, KeyFormatError, UnsupportedAlgorithm):
                 continue
-        self._loaded_at = self._monotonic()
-
-    def reload_if_due(self) -> bool:
-        """Reload when the last look is older than RELOAD_EVERY_MS; whether it did."""
-        last = self._loaded_at
-        if last is not None and self._monotonic() - last < RELOAD_EVERY_S:
-            return False
-        self.reload()
-        return True
+            with self._lock:
+                added = public_jwk(jwk)["kid"] not in self._keys or added
+            self._add(jwk)
+            self._seen.add(stamp)
+        return added
 
     def _add(self, jwk: Jwk) -> str:
         kid = public_jwk(jwk)["kid"]

@@ -173,14 +173,17 @@ def recipient_of(found: Member) -> Recipient:
 
 def open_mine(ex: Exchange, envelope: bytes) -> Opened:
     """Open an envelope sealed for this member with whichever held key it names (current, next
-    or retired); when it names none, look for new key files (paced) and try once more. Raises
-    the EnvelopeErrors of ``open_envelope``."""
+    or retired); when it names none, look for new key files and try once more when a key was
+    added since the first try. Raises the EnvelopeErrors of ``open_envelope``."""
+    held = ex.decryption_keys()
     try:
-        return open_envelope_with(envelope, ex.org, ex.decryption_keys(), ex.directory.signing_key)
+        return open_envelope_with(envelope, ex.org, held, ex.directory.signing_key)
     except NotARecipient:
-        if not ex.decryption.reload_if_due():
+        ex.decryption.reload()
+        now_held = ex.decryption_keys()  # keys are never forgotten: more means a new one
+        if len(now_held) == len(held):  # (loaded here, or by a block's reload meanwhile)
             raise
-    return open_envelope_with(envelope, ex.org, ex.decryption_keys(), ex.directory.signing_key)
+    return open_envelope_with(envelope, ex.org, now_held, ex.directory.signing_key)
 
 
 def open_exchange(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,6 +23,7 @@ from gateway.identity import keyfiles
 from gateway.identity.files import private_key_pem, write_private
 from gateway.identity.signing_ring import SigningRing, active_signing_key
 from gateway.services.directory import LedgerDirectory
+from gateway.services.exchange import Exchange, open_mine
 from ledger.ids import Kid
 from ledger.signing import generate_signing_key, kid_of
 from ledger.validation.codes import ValidationCode as C
@@ -222,3 +225,68 @@ def test_a_one_shot_command_signs_with_the_key_the_ledger_holds(tmp_path: Path) 
     assert kid_of(active_signing_key(path, {new_kid}).public_key()) == new_kid
     assert kid_of(active_signing_key(path, {old_kid}).public_key()) == old_kid
     assert kid_of(active_signing_key(path, ()).public_key()) == old_kid
+
+
+def test_a_next_encryption_key_is_held_as_soon_as_its_file_exists(tmp_path: Path) -> None:
+    """No pacing by time: a next key file is held on the very next look, however soon after an
+    earlier one; a look that finds nothing new reads no file."""
+    path = tmp_path / "encryption.jwk.json"
+    current, upcoming = generate_encryption_key(False), generate_encryption_key(False)
+    write_private_jwk(path, current)
+    ring = DecryptionRing(path)
+    assert ring.reload() is False  # nothing new: only stat calls
+    write_private_jwk(keyfiles.next_path(path), upcoming)
+    assert ring.reload() is True
+    assert [k["kid"] for k in ring.held()] == [current["kid"], upcoming["kid"]]
+    assert ring.reload() is False
+    # An unreadable file is retried once it is fixed (its stamp changes when it is rewritten).
+    broken = keyfiles.next_path(path)
+    os.unlink(broken)
+    broken.write_text("not a key")
+    assert ring.reload() is False
+    replacement = generate_encryption_key(False)
+    os.unlink(broken)
+    write_private_jwk(broken, replacement)
+    assert ring.reload() is True
+    assert replacement["kid"] in [k["kid"] for k in ring.held()]
+
+
+def test_open_mine_retries_when_a_block_loaded_the_key_between_its_two_looks(
+    tmp_path: Path,
+) -> None:
+    """The race CI once hit (a 502 during an encryption rotation): the gateway took its list of
+    held keys, the block that commits the rotation loaded the next key in another thread, the
+    open failed against the old list, and the gateway's own look then found nothing new. The
+    retry is decided by the held keys, not by who loaded them."""
+    path = tmp_path / "encryption.jwk.json"
+    current, upcoming = generate_encryption_key(False), generate_encryption_key(False)
+    write_private_jwk(path, current)
+    ring = DecryptionRing(path)
+    sender = generate_signing_key()
+    sender_kid = kid_of(sender.public_key())
+    to = [Recipient("hospital-d", public_jwk(upcoming))]
+    envelope = seal(b"{}", "hospital-a", sender_kid, sender, to)
+    write_private_jwk(keyfiles.next_path(path), upcoming)
+    calls: list[int] = []
+
+    def decryption_keys() -> list[dict[str, str]]:
+        held = ring.held()
+        if not calls:
+            ring.reload()  # the block's reload lands just after the snapshot
+        calls.append(len(held))
+        return held
+
+    def senders(org: str, kid: str) -> ec.EllipticCurvePublicKey | None:
+        return sender.public_key() if (org, kid) == ("hospital-a", sender_kid) else None
+
+    ex = SimpleNamespace(
+        org="hospital-d",
+        decryption=ring,
+        decryption_keys=decryption_keys,
+        directory=SimpleNamespace(signing_key=senders),
+    )
+    assert open_mine(cast("Exchange", ex), envelope).payload == b"{}"
+    assert calls == [1, 2]
+    stranger = [Recipient("hospital-d", public_jwk(generate_encryption_key(False)))]
+    with pytest.raises(NotARecipient):
+        open_mine(cast("Exchange", ex), seal(b"{}", "hospital-a", sender_kid, sender, stranger))
