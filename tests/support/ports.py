@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+LOW, HIGH = 20000, 32000
+"""Consecutive ports come from below Linux's ephemeral range (32768 up), where no outgoing
+connection is given a port while a test is between finding and binding them."""
 
 
 def _free(port: int) -> bool:
@@ -25,7 +30,12 @@ def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
         finally:
             for sock in socks:
                 sock.close()
-    for base in range(20000, 60000, count + 7):  # bounded scan
+    # A random start, so that test runs side by side (helpers, CI jobs) do not race for the same
+    # block; the scan wraps around once and so stays bounded.
+    span = HIGH - LOW - count
+    start = random.randrange(span)  # not a secret, only a spread
+    for offset in range(0, span, count + 7):
+        base = LOW + (start + offset) % span
         if all(_free(base + i) for i in range(count)):
             return list(range(base, base + count))
     raise RuntimeError(f"no {count} consecutive free loopback ports")
