@@ -13,6 +13,7 @@ from gateway.auth.peer import MemberDirectory, PeerIdentity, verify_peer_asserti
 from gateway.auth.replay import ReplayCache
 from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant, TokenService
+from gateway.auth.throttle import PeerThrottle
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -63,6 +64,8 @@ class Services:
     releases are refused (bounded staleness)."""
     proposals: ProposalService | None = None
     """Follows the governance proposal stream; proposes and endorses with this member's key."""
+    throttle: PeerThrottle | None = None
+    """Per-peer request rate (429 past it); None: no limit."""
 
 
 def ensure_releasable(svc: Services) -> None:
@@ -187,17 +190,21 @@ async def peer_identity(svc: ServicesDep, token: BearerDep) -> PeerIdentity:
 
 def verify_peer(svc: Services, token: str) -> PeerIdentity:
     """The peer whose assertion ``token`` is, checked against the member registry on the ledger
-    (aud = this gateway, jti unused); AuthError if not, 503 when no registry is wired."""
+    (aud = this gateway, jti unused); AuthError if not, 503 when no registry is wired,
+    RateLimitedError (429) when the peer is over its request rate."""
     if svc.directory is None:
         # Default deny: without the member registry nobody can be recognised as a peer.
         raise UnavailableError("the member registry is not available")
-    return verify_peer_assertion(
+    peer = verify_peer_assertion(
         token,
         directory=svc.directory,
         audience=svc.settings.public_url,
         replay=svc.replay,
         now=svc.clock(),
     )
+    if svc.throttle is not None:  # after verification: only registered members get a bucket
+        svc.throttle.admit(peer.org)
+    return peer
 
 
 PeerDep = Annotated[PeerIdentity, Depends(peer_identity)]
