@@ -20,7 +20,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.identity.signing_ring import SigningRing
+from gateway.identity.signing_ring import PeerKey, SigningRing, peer_key
+from gateway.services.directory import block_ts_of
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
 from ledger.errors import GenesisError, LedgerError, OrderingError
@@ -135,7 +136,7 @@ class LedgerService:
         peer_grace_ms: int = 0,
     ) -> None:
         """``keyring``: follow rotations (see ``_follow_keys``); ``peer_grace_ms``: how long after
-        the block that switched keys peers still get the previous key (``peer_signer``)."""
+        the block that retired a key peers still get it (``peer_signer``)."""
         self.org = org
         self.kid = kid_of(signing_key.public_key())
         self._key = signing_key
@@ -153,8 +154,7 @@ class LedgerService:
         self._rekeyed: list[Rekeyed] = []
         self._peer_grace_ms = peer_grace_ms
         self._followers: set[asyncio.Task[None]] = set()
-        self._previous: tuple[ec.EllipticCurvePrivateKey, Kid] | None = None
-        self._previous_until = 0
+        self._peer: tuple[ec.EllipticCurvePrivateKey, PeerKey] | None = None
 
     @property
     def signing_key(self) -> ec.EllipticCurvePrivateKey:
@@ -164,13 +164,18 @@ class LedgerService:
     @property
     def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, Kid]:
         """The key (and kid) for what peers verify against the member registry: peer assertions
-        and envelope signatures. After a rotation, the previous key until the switching block's
-        ts plus the grace (half the overlap): a peer that has not committed that block yet does
-        not know the new key, and one that has accepts the old key for the whole overlap; past
-        the grace every peer has had time to commit it. Read both from one call: they match."""
-        previous = self._previous
-        if previous is not None and self._clock_ms() < self._previous_until:
-            return previous
+        and envelope signatures. After a rotation, the retired key until the retiring block's ts
+        plus the grace (half the overlap): a peer that has not committed that block yet does not
+        know the new key, and one that has accepts the old key for the whole overlap; past the
+        grace every peer has had time to commit it (``signing_ring.peer_key``, which also covers
+        ``--keep-old`` and compromised keys). That time is read from committed state, so a
+        restarted node and every replica switch at the same moment of ``clock_ms``. Read both
+        from one call: they match."""
+        peer = self._peer
+        if peer is not None:
+            key, held = peer
+            if held.until_ms is None or self._clock_ms() < held.until_ms:
+                return key, held.kid
         return self._key, self.kid
 
     def on_rekey(self, listener: Rekeyed) -> None:
@@ -183,30 +188,41 @@ class LedgerService:
         for listener in self._rekeyed:
             listener(key)
 
-    def _chosen_key(self) -> ec.EllipticCurvePrivateKey | None:
-        # Worker thread: reads key files and committed state, changes nothing on the loop.
-        assert self._keyring is not None  # noqa: S101 - only called with a keyring
-        self._keyring.reload()
+    def _keys_from_state(
+        self,
+    ) -> tuple[
+        ec.EllipticCurvePrivateKey | None, tuple[ec.EllipticCurvePrivateKey, PeerKey] | None
+    ]:
+        """(the key to switch to or None, the held key peers still get and until when).
+        Worker thread: reads key files and committed state, changes nothing on the loop."""
+        ring = self._keyring
+        assert ring is not None  # noqa: S101 - only called with a keyring
+        ring.reload()
         record = member(self.store, self.org)
-        return None if record is None else self._keyring.choose(record.active_kids())
+        if record is None:
+            return None, None
+        chosen = ring.choose(record.active_kids())
+        held = peer_key(record, ring.kid, ring.held, block_ts_of(self.store), self._peer_grace_ms)
+        key = None if held is None else ring.held_key(held.kid)
+        return chosen, None if held is None or key is None else (key, held)
 
     async def _follow_keys(self, write: BlockWrite | None) -> None:
         """Switch keys when a committed block changed this member's record (or at start). Runs
         as the node's first block listener, so the checkpoint of the very block that rotated the
-        key is signed with the new one (the electorate of that height knows only the new one)."""
+        key is signed with the new one (the electorate of that height knows only the new one).
+
+        The peer key is derived again at the same moments: a cache of committed state keyed by
+        this member's record, which only such a block changes (each replica derives it from its
+        own node's state, a restarted node at start: all the same key at the same time)."""
         if self._keyring is None:
             return
         if write is not None and not any(
             c.ns == ns.MEMBERS and c.key == self.org for c in write.changes
         ):
             return
-        chosen = await asyncio.to_thread(self._chosen_key)
-        if chosen is None:
-            return
-        if write is not None:
-            self._previous = (self._key, self.kid)
-            self._previous_until = write.header.ts + self._peer_grace_ms
-        self.rekey(chosen)
+        chosen, self._peer = await asyncio.to_thread(self._keys_from_state)
+        if chosen is not None:
+            self.rekey(chosen)
 
     @property
     def clock_ms(self) -> Callable[[], int]:
