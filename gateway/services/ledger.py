@@ -2,7 +2,8 @@
 the writer that signs this member's own entries.
 
 Audit before release (ARCHITECTURE.md section 1.2) rests on ``record``: it returns once the ordering
-service has durably acknowledged the entry, and ``record_committed`` once this member's own node has
+service has durably acknowledged the entry (while this member's own signing-key rotation is pending:
+once its node committed it, see ``record``), and ``record_committed`` once this member's own node has
 also validated and committed it.
 """
 
@@ -20,11 +21,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from gateway.errors import UnavailableError
 from gateway.identity.signing_ring import PeerKey, SigningRing, peer_key
 from gateway.services.directory import block_ts_of
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
-from ledger.errors import GenesisError, LedgerError, OrderingError
+from ledger.errors import GenesisError, OrderingError
 from ledger.ids import Kid, OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
@@ -39,8 +41,9 @@ Rekeyed = Callable[[ec.EllipticCurvePrivateKey], None]
 SWITCH_WAIT_S = 5.0
 """How long ``record_committed`` waits for the key switch after a KEY_RETIRED of its own entry."""
 SWITCH_POLL_S = 0.005
-FOLLOW_TIMEOUT_S = 60.0
-"""How long ``record`` follows an entry signed during a pending rotation to its commit."""
+RETIRING_COMMIT_WAIT_S = 10.0
+"""How long ``record`` waits for its entry's commit while the node's key may be retired by this
+member's pending rotation (past the staleness bound, releases would be refused anyway)."""
 log = logging.getLogger("medgate.gateway.ledger")
 
 
@@ -153,7 +156,6 @@ class LedgerService:
         self._keyring = keyring
         self._rekeyed: list[Rekeyed] = []
         self._peer_grace_ms = peer_grace_ms
-        self._followers: set[asyncio.Task[None]] = set()
         self._peer: tuple[ec.EllipticCurvePrivateKey, PeerKey] | None = None
 
     @property
@@ -264,8 +266,6 @@ class LedgerService:
         return None
 
     async def stop(self) -> None:
-        for follower in list(self._followers):
-            follower.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -292,38 +292,47 @@ class LedgerService:
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
         """Sign and order an entry; returns once the ordering service acknowledged it durably.
 
-        While a rotation of this member's key is pending, the entry is followed to its commit:
-        if the rotation retired its key while it was in flight (KEY_RETIRED: it changed nothing),
-        it is signed again with the new key and ordered again, so the record still reaches state
-        (an access.record: the patient's log), under another tx id."""
-        kid = self.kid  # ``sign`` runs before the first await: with this key
+        While this member's own pending rotation may retire the key the node signs with (a next
+        key file exists and the node does not sign with that key yet), it returns only once the
+        node committed the entry: if the rotation retired its key while it was in flight
+        (KEY_RETIRED: it changed nothing), the entry is signed again with the new key and
+        ordered again, and that one (another tx id) is returned, so the caller names the entry
+        that reaches state (a release's access tx, which the client looks up and replays).
+        Raises UnavailableError when the node does not commit it within
+        RETIRING_COMMIT_WAIT_S (nothing must be released then)."""
+        if not self._key_may_retire():
+            return await self._record(type_, body, kw)
+        kid = self.kid  # ``_record`` signs before its first await: with this key
         recorded = await self._record(type_, body, kw)
-        if self._keyring is not None and self._keyring.rotation_pending():
-            task = asyncio.create_task(self._follow(kid, recorded.tx_id, type_, body, kw))
-            self._followers.add(task)
-            task.add_done_callback(self._followers.discard)
-        return recorded
+        try:
+            entry = await self.committer.wait_committed(recorded.tx_id, RETIRING_COMMIT_WAIT_S)
+        except TimeoutError as exc:
+            raise UnavailableError(
+                "the ledger node did not commit this member's entry in time during a rotation of "
+                "its signing key"
+            ) from exc
+        if entry.code != ValidationCode.KEY_RETIRED or not await self._switched_from(
+            kid, SWITCH_WAIT_S
+        ):
+            return recorded
+        again = await self._record(type_, body, kw)
+        log.info(
+            "entry signed again after a key rotation",
+            extra={"type": type_, "retired_tx": recorded.tx_id, "tx": again.tx_id},
+        )
+        return again
+
+    def _key_may_retire(self) -> bool:
+        """Whether an entry signed now may be committed KEY_RETIRED by this member's own pending
+        rotation: a next key file exists (looked at once a second at most) and the node does
+        not sign with it yet. From the commit that makes it active on, entries carry it."""
+        ring = self._keyring
+        return ring is not None and ring.rotation_pending() and ring.next_kid != self.kid
 
     async def _record(self, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]) -> Recorded:
         tx_id, leaf = self.sign(type_, body, **kw)
         position = await self._submitter.submit(leaf, tx_id)
         return Recorded(tx_id, position, leaf)
-
-    async def _follow(
-        self, kid: Kid, tx_id: TxId, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]
-    ) -> None:
-        try:
-            entry = await self.committer.wait_committed(tx_id, FOLLOW_TIMEOUT_S)
-            if entry.code == ValidationCode.KEY_RETIRED and await self._switched_from(
-                kid, SWITCH_WAIT_S
-            ):
-                again = await self._record(type_, body, kw)
-                log.info(
-                    "entry signed again after a key rotation",
-                    extra={"type": type_, "retired_tx": tx_id, "tx": again.tx_id},
-                )
-        except (TimeoutError, LedgerError) as exc:
-            log.warning("entry not followed through a key rotation", extra={"error": repr(exc)})
 
     async def record_committed(
         self, type_: str, body: Mapping[str, Any], timeout: float = 30.0, **kw: Any
