@@ -204,9 +204,9 @@ class LedgerService:
         if record is None:
             return None, None
         chosen = ring.choose(record.active_kids())
-        held = peer_key(record, ring.kid, ring.held, block_ts_of(self.store), self._peer_grace_ms)
-        key = None if held is None else ring.held_key(held.kid)
-        return chosen, None if held is None or key is None else (key, held)
+        peer = peer_key(record, ring.kid, ring.held, block_ts_of(self.store), self._peer_grace_ms)
+        key = None if peer is None else ring.held_key(peer.kid)
+        return chosen, None if peer is None or key is None else (key, peer)
 
     async def _follow_keys(self, write: BlockWrite | None) -> None:
         """Switch keys when a committed block changed this member's record (or at start). Runs

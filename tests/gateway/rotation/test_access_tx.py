@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,7 +101,7 @@ def _wait(probe: Any, what: str) -> None:
     for _ in range(POLLS):
         if probe():
             return
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
 
 

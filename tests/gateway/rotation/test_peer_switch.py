@@ -19,7 +19,7 @@ from typing import Any
 from gateway.clock import utcnow
 from gateway.identity.consortium import MemberSpec, create_consortium
 from gateway.identity.files import load_private_key
-from gateway.identity.rotation import begin_signing
+from gateway.identity.rotation import begin_signing, finish
 from gateway.runtime import open_ledger
 from gateway.services.ledger import LedgerService
 from gateway.settings import Settings
@@ -126,6 +126,10 @@ def test_a_restart_inside_the_half_overlap_still_gives_peers_the_old_key(tmp_pat
         key, kid = fresh.peer_signer
         assert kid == old_kid
         assert key.private_numbers() == old_key.private_numbers()
+        # --finish moves the old key to keys/retired/: a restart still holds it and gives it.
+        assert finish(world.settings, fresh.store, world.clock.s)
+        fresh = await nodes.restart()
+        assert fresh.peer_signer[1] == old_kid
         world.clock.ms = switch_at - 1
         assert fresh.peer_signer[1] == old_kid
         world.clock.ms = switch_at
