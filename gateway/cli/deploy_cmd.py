@@ -15,6 +15,7 @@ from gateway.deploy.kit import (
     KitOptions,
     render_kit,
 )
+from gateway.deploy.members import Source
 from gateway.deploy.source import read_members
 from gateway.deploy.stamp import StampError, read_stamp, staleness
 from gateway.deploy.templates import TemplateError
@@ -124,6 +125,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"kit of {settings.org} written to {kit.out} ({len(kit.files)} files)")
     print(f"  serves {kit.public_url}")
     print(f"  {kit.members.describe()}: {', '.join(kit.members.orgs)}")
+    if kit.members.source is Source.GENESIS:
+        print(
+            "  warning: no committed block in the ledger store read; members admitted or removed"
+            " since the genesis are not reflected (give --ledger-store if the member's ledger is"
+            " elsewhere)",
+            file=sys.stderr,
+        )
     for warning in kit.warnings:
         print(f"  warning: {warning}", file=sys.stderr)
     if kit.registered_endpoint != kit.public_url:

@@ -120,6 +120,7 @@ def render_kit(settings: Settings, options: KitOptions, now: datetime) -> Kit:
         root=options.root or out.resolve(),
         orgs=members.orgs,
         routes=routes.routes,
+        members=f"{members.describe()}: {', '.join(members.orgs)}",
     )
     # Written into a fresh sibling folder, renamed into place at the end: a failure half-way
     # leaves no partial kit (with copied keys) behind.

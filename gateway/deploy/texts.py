@@ -31,6 +31,8 @@ class Plan:
     """Every active member (its gateways are NATS users on this member's server too)."""
     routes: tuple[str, ...]
     """``host:port`` of every other active member's NATS cluster listener."""
+    members: str
+    """Which members the kit is for, and where they were read (gateway.deploy.members)."""
 
 
 def gateway_user_dn(org: str) -> str:
@@ -152,5 +154,6 @@ def readme(plan: Plan, registered_endpoint: str) -> str:
         "ledger_database_url": o.ledger_database_url,
         "gateway_user_dn": gateway_user_dn(plan.settings.org),
         "max_view_age_s": repr(float(plan.settings.ordering.max_view_age_s)),
+        "members": plan.members,
     }
     return fill(read_template("kit-README.md.template"), values)

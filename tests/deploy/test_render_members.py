@@ -106,6 +106,8 @@ def _stamp(kit: Path) -> dict[str, object]:
 def test_before_the_first_block_the_kit_is_the_genesis_founders(stages: Stages) -> None:
     kit = stages.kits / "genesis"
     assert "members from the genesis" in stages.outputs["genesis"]
+    assert "no committed block in the ledger store read" in stages.outputs["genesis"]
+    assert "no committed block" not in stages.outputs["added"]
     assert _orgs_trusted(kit) == FOUNDER_ORGS
     assert _users(_nats(kit)) == FOUNDER_ORGS
     assert _stamp(kit)["members_source"] == "genesis"
