@@ -6,6 +6,7 @@ committed state after a ``member.add`` and a ``member.remove``; the newcomer's o
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from tests.deploy.kits import run_medgate
 from tests.deploy.ledgers import (
     FOUNDERS,
     NEWCOMER,
@@ -193,3 +195,22 @@ def test_a_store_of_another_consortium_is_refused(stages: Stages, tmp_path: Path
     )
     assert done.returncode == 2
     assert "does not start with this config's genesis" in done.stderr
+
+
+def test_a_ledger_store_that_cannot_be_opened_is_an_error_not_a_genesis_kit(
+    stages: Stages, tmp_path: Path
+) -> None:
+    """A founder whose database is down must not get a kit that silently drops members."""
+    with socket.socket() as sock:  # bound, never listening: the connection is refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"postgresql+psycopg://medgate@127.0.0.1:{sock.getsockname()[1]}/ledger"
+        done = run_medgate(
+            "deploy", "render", "--config", str(stages.world.config("hospital-a")),
+            "--out", str(tmp_path / "kit"), "--ledger-store", url,
+        )  # fmt: skip
+        checked = check(stages.world, "hospital-a", stages.kits / "removed", "--ledger-store", url)
+    assert done.returncode == 2
+    assert "the members are read from the ledger store" in done.stderr
+    assert not (tmp_path / "kit").exists()
+    assert checked.returncode == 2
+    assert "cannot be opened" in checked.stderr
