@@ -6,9 +6,9 @@ TLS certificates issued now by the member's organisation CA for its public host,
 server config (deploy/nats template: TLS routes and clients, the bundle of every member's CA),
 systemd units for both, a README, and the stamp ``kit.json`` (gateway.deploy.stamp). The members
 it routes to and trusts are the active members of the committed ledger state when the member's
-store holds blocks, else the genesis' founders (gateway.deploy.source). Absolute paths in the NATS config and the units are under
-``root``, the folder the kit is installed at on the host (by default where it is rendered, so a test
-can run it in place). Layout (stable; the multi-host harness runs it):
+store holds blocks, else the genesis' founders (gateway.deploy.source). Absolute paths in the NATS
+config and the units are under ``root``, the folder the kit is installed at on the host (by
+default where it is rendered, so a test can run it in place). Layout (stable; the multi-host harness runs it):
 
     README.md                   kit.json
     gateway/medgate.toml        gateway/keys/  gateway/clients/  gateway/consortium/  gateway/data/
