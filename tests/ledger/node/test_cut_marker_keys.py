@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 from ledger.blockbuild import genesis_block
 from ledger.entries import decode_cut, encode_cut
@@ -110,7 +111,9 @@ async def _read(stream: SoloOrdering, after: int) -> list[Ordered]:
     """Everything in the stream after ``after`` (bounded: the stream is idle by now)."""
     last = await stream.last_position()
     out: list[Ordered] = []
-    async with contextlib.aclosing(stream.read(after)) as messages:
+    # SoloOrdering.read is an async generator (typed as the protocol's AsyncIterator): close it.
+    reader = cast("AsyncGenerator[Ordered, None]", stream.read(after))
+    async with contextlib.aclosing(reader) as messages:
         async for message in messages:
             out.append(message)
             if message.position == last:
