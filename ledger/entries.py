@@ -279,7 +279,10 @@ def _endorsements(value: object) -> tuple[Endorsement, ...]:
 
 @dataclass(frozen=True, slots=True)
 class CutMarker:
-    """Not a log entry: tells every node to cut a block after ordering position ``after``."""
+    """Not a log entry: tells every node to close the pending block (a no-op with none pending).
+    ``after`` is the position that closed the block before it, as the publishing node saw it; a
+    node keys its marker by it (``cut:{after}``), so gateways asking to close the same block
+    publish one marker. Nodes cut whatever is pending when they read it, never by ``after``."""
 
     org: OrgId
     after: int

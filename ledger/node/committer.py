@@ -60,9 +60,11 @@ _STOP = None
 class Committer:
     """Follows the stream from the store's position and commits blocks as they close.
 
-    ``cut_after`` bounds how long an entry waits in a partial block: past it, this gateway publishes
-    a cut marker. All gateways use the same dedup key for a marker after a given position, so the
-    stream carries at most one marker per position however many gateways notice the same batch.
+    ``cut_after`` bounds how long an entry waits in a partial block: that long after the block's
+    first entry was read, this gateway publishes a cut marker. The marker's dedup key names the
+    stream position that closed the previous block, which every gateway agrees on, so the stream
+    carries one marker per block however many gateways notice it (a key per gateway's read
+    position let every gateway cut its own, smaller, blocks).
     """
 
     def __init__(
@@ -82,7 +84,11 @@ class Committer:
         self._cut_after = cut_after
         self._monotonic = monotonic
         self._builder = self._new_builder()
-        self._pending_since: float | None = None
+        self._pending: tuple[int, float] | None = None
+        """(position that closed the last block, when an entry after it was first read) while a
+        block is pending, else None. Written by the build thread as one tuple, so the ticker
+        never pairs a boundary with another block's entries."""
+        self._armed = asyncio.Event()
         self._waiters: dict[TxId, list[asyncio.Future[StoredEntry]]] = {}
         self._listeners: list[BlockListener] = []
         self._inbox: queue.Queue[list[Ordered] | None] = queue.Queue()
@@ -236,21 +242,24 @@ class Committer:
     def _build_loop(self, loop: asyncio.AbstractEventLoop, failed: asyncio.Event) -> None:
         """The build thread: feed and cut in stream order; stage each block, hand it to the writer."""
         builder = self._builder
+        boundary = builder.last_position
         try:
             while (batch := self._inbox.get()) is not _STOP:
                 for message in batch:
                     write = builder.feed(message.position, message.data)
                     if write is not None:
+                        boundary, self._pending = message.position, None
                         self._cache.staged(write.changes, write.header.height)
                         builder.committed(write)
                         self._hand_over(write)
                         if self.failure is not None:
                             return
                 if not builder.pending:
-                    self._pending_since = None
+                    self._pending = None
                     self._quiet = (builder.last_position, builder.head.height)
-                elif self._pending_since is None:
-                    self._pending_since = self._monotonic()
+                elif self._pending is None:
+                    self._pending = (boundary, self._monotonic())
+                    loop.call_soon_threadsafe(self._armed.set)
         except BaseException as exc:  # the builder failed: stop, never skip a block
             self._fail(exc, loop, failed)
         finally:
@@ -307,15 +316,31 @@ class Committer:
                 await listener(write)
 
     async def _tick(self) -> None:
-        """Publish a cut marker when the pending batch is older than ``cut_after``."""
+        """Publish a cut marker once the pending block is ``cut_after`` old: woken by the build
+        thread when a block starts pending, then asleep until exactly its deadline.
+
+        The key ``cut:{boundary}`` is safe to share: this node saw an entry after ``boundary``
+        pending, so that entry precedes the marker in the stream, and the marker cuts the block
+        after ``boundary`` unless that block was closed otherwise first (then it is harmless, and
+        that boundary's key is never needed again). Publishing again after ``cut_after`` only
+        matters if the first publish failed: within the dedup window the stream drops it."""
+        sent: tuple[int, float] | None = None
         while True:
-            await asyncio.sleep(self._cut_after / 2)
-            since = self._pending_since
-            if since is None or self._monotonic() - since < self._cut_after:
+            pending = self._pending
+            if pending is None:
+                self._armed.clear()
+                if self._pending is None:  # a block that started pending since sets it again
+                    await self._armed.wait()
                 continue
-            after = self._builder.last_position
+            boundary, since = pending
+            if sent is not None and sent[0] == boundary:
+                since = max(since, sent[1])
+            wait = since + self._cut_after - self._monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
             try:
-                await self.ordering.submit(encode_cut(self.org, after), f"cut:{after}")
+                await self.ordering.submit(encode_cut(self.org, boundary), f"cut:{boundary}")
             except LedgerError as exc:
                 log.warning("cut marker not published", extra={"error": str(exc)})
-            self._pending_since = self._monotonic()
+            sent = (boundary, self._monotonic())

@@ -206,3 +206,25 @@ async def test_get_of_a_missing_position_fails_without_retrying(ordering: NatsOr
     async with asyncio.timeout(10):
         with pytest.raises(OrderingError, match="rejected"):
             await ordering.get(5)
+
+
+async def test_a_reader_yields_each_entry_without_waiting_for_a_full_batch(
+    shared_cluster: NatsCluster, consortium: str
+) -> None:
+    """The commit latency below saturation rests on this: a fetch returns what is there, not
+    only a full batch or the end of its wait. With an hour's wait and batches of 256, the
+    entries published one at a time to an idle stream are each read within the test's bound."""
+    patient = NatsOptions(publish_timeout_s=1.0, read_batch=256, read_wait_s=3600.0)
+    reader = await NatsOrdering.connect(shared_cluster.client_urls, consortium, options=patient)
+    writer = await NatsOrdering.connect(shared_cluster.client_urls, consortium, options=FAST)
+    stream = reader.read(0)
+    try:
+        async with asyncio.timeout(30):
+            for n in range(1, 4):  # the reader is idle in its fetch when each one arrives
+                await writer.submit(f"e{n}".encode(), f"k{n}")
+                got = await anext(stream)
+                assert (got.position, got.data) == (n, f"e{n}".encode())
+    finally:
+        await stream.aclose()
+        await writer.close()
+        await reader.close()
