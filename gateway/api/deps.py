@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from gateway.auth.peer import MemberDirectory, PeerIdentity, verify_peer_assertion
@@ -84,7 +85,8 @@ def ensure_releasable(svc: Services) -> None:
 
 # The dependencies below are cheap and never block (in-memory caches, one ES256 verify): declared
 # async, FastAPI runs them inline instead of handing each to its thread pool (a hop per dependency
-# per request, measured as a large share of the exchange path's cost under load).
+# per request, measured as a large share of the exchange path's cost under load). The peer check
+# is the exception: it writes the assertion's jti to the shared table, so it takes one hop.
 
 
 # The hottest routes (the exchange query on both sides) are plain Starlette endpoints that call the
@@ -112,9 +114,10 @@ def grant_of(request: Request) -> AccessGrant:
     return svc.tokens.check(bearer_of(request), svc.clock())
 
 
-def peer_of(request: Request) -> PeerIdentity:
-    """The verified peer behind the request's assertion. Raises AuthError, UnavailableError."""
-    return verify_peer(services_of(request), bearer_of(request))
+async def peer_of(request: Request) -> PeerIdentity:
+    """The verified peer behind the request's assertion. Raises AuthError, UnavailableError.
+    In a worker thread: the jti is written to the member's database (shared by the replicas)."""
+    return await run_in_threadpool(verify_peer, services_of(request), bearer_of(request))
 
 
 def json_body(model: type[Body], raw: bytes, content_type: str | None) -> Body:
@@ -181,8 +184,9 @@ FhirBodyDep = Annotated[bytes, Depends(fhir_body)]
 
 
 async def peer_identity(svc: ServicesDep, token: BearerDep) -> PeerIdentity:
-    """The verified peer behind this request; 401 if not, 503 when no member registry is wired."""
-    return verify_peer(svc, token)
+    """The verified peer behind this request; 401 if not, 503 when no member registry is wired.
+    In a worker thread: the jti is written to the member's database."""
+    return await run_in_threadpool(verify_peer, svc, token)
 
 
 def verify_peer(svc: Services, token: str) -> PeerIdentity:

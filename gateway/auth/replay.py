@@ -1,8 +1,8 @@
 """The jti replay cache: each token id is accepted once until the token expires.
 
-The Protocol is what verification needs; ``MemoryReplayCache`` serves one process. N replicas
-behind a load balancer must share one cache (a table with a unique (scope, jti) key and an expiry
-column, or Redis SET NX EX), else a token replayed to another replica is accepted there.
+The Protocol is what verification needs. A gateway uses the table in its member's database
+(gateway.store.seen_jti), which every replica shares: a token replayed to another replica is
+refused there too. ``MemoryReplayCache`` serves one process (unit tests, embedded tools).
 """
 
 from __future__ import annotations
