@@ -63,11 +63,12 @@ class SqlReplayCache:
         # replay (a row count is not reported for INSERT by every driver).
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(SEEN_JTI).values(**row)
-        return insert.on_conflict_do_update(
+        statement: sa.Executable = insert.on_conflict_do_update(
             index_elements=[SEEN_JTI.c.scope, SEEN_JTI.c.jti_digest],
             set_={"expires_at": insert.excluded.expires_at},
             where=SEEN_JTI.c.expires_at < now,
         ).returning(SEEN_JTI.c.expires_at)
+        return statement
 
     def _maybe_prune(self, now: int) -> None:
         with self._lock:
