@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from gateway.patientauth.successor import SEALED_MAX
+from gateway.store import schema
 from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
@@ -52,6 +54,10 @@ REFRESH = sa.Table(
     sa.Column("scope", sa.String(512), nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("used", sa.Integer, nullable=False, default=0),
+    # Set when the token is spent: when, and its successor sealed to it (patientauth.successor),
+    # so a second use within the grace window gets that successor instead of ending the session.
+    sa.Column("used_at", sa.BigInteger, nullable=True),
+    sa.Column("successor", sa.String(SEALED_MAX), nullable=True),
 )
 REVOKED = sa.Table(
     "patient_revoked_families",
@@ -96,8 +102,8 @@ class SignInTables:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        with self.transaction() as conn:
-            METADATA.create_all(conn)
+        # Columns a later release added (refresh token successors) are added in place.
+        schema.create(engine, METADATA, "the sign-in store")
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """One transaction on the sign-in store (UnavailableError, a 503, when it is down)."""
@@ -138,6 +144,21 @@ class SignInTables:
         update = table.update().where(column == key, table.c.used == 0).values(used=1)
         with self.transaction() as conn:
             return conn.execute(update).rowcount == 1
+
+    def rotate(self, digest: str, now: int, sealed: str, successor: dict[str, Any]) -> bool:
+        """Spend the refresh token ``digest`` and store its ``successor`` row (and the successor
+        ``sealed`` to it) in one transaction; True only for the one caller that found it unused.
+        A caller that loses therefore always reads a spent row with its successor."""
+        spend = (
+            REFRESH.update()
+            .where(REFRESH.c.digest == digest, REFRESH.c.used == 0)
+            .values(used=1, used_at=now, successor=sealed)
+        )
+        with self.transaction() as conn:
+            if conn.execute(spend).rowcount != 1:
+                return False
+            conn.execute(REFRESH.insert(), [successor])
+        return True
 
     def row(self, table: sa.Table, digest: str) -> dict[str, Any] | None:
         with self.transaction() as conn:
