@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +48,13 @@ def test_expired_rows_are_deleted_at_most_once_a_minute(pg_url: str) -> None:
     assert len(table) == 3  # the expired row went, the live ones stay
     assert not table.first_use("client:ehr", "b", expires_at=500, now=PRUNE_EVERY_S)
     table.engine.dispose()
+
+
+def test_concurrent_uses_from_the_event_loop_are_decided_in_one_go(cache: ReplayCache) -> None:
+    async def at_once() -> list[bool]:
+        uses = [("peer:a", "j1"), ("peer:a", "j1"), ("peer:b", "j1"), ("peer:a", "j2")] * 3
+        return await asyncio.gather(*(cache.first_use_async(s, j, 100, 0) for s, j in uses))
+
+    firsts = asyncio.run(at_once())
+    assert firsts == [True, False, True, True] + [False] * 8
+    assert not cache.first_use("peer:a", "j2", 100, 1)  # the sync path sees the same table

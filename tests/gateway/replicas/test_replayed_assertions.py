@@ -1,6 +1,6 @@
 """An assertion is accepted once by the member, whichever replica sees it: a client assertion spent
 at replica A's token endpoint, or a peer assertion spent at A, is refused (401) by replica B; of
-the same assertion sent to both replicas at once, exactly one request succeeds."""
+the same assertion (client or peer) sent to both replicas at once, exactly one request succeeds."""
 
 from __future__ import annotations
 
@@ -63,4 +63,23 @@ def test_one_assertion_sent_to_both_replicas_at_once_succeeds_once(replicas: Rep
         statuses = list(
             pool.map(lambda http: http.post("/auth/token", data=form).status_code, senders)
         )
+    assert sorted(statuses) == [200] + [401] * (len(senders) - 1)
+
+
+def test_one_peer_assertion_sent_to_both_replicas_at_once_succeeds_once(
+    replicas: Replicas,
+) -> None:
+    key = new_key()
+    replicas.directory.put(PEER, key.public_key())
+    assertion = make_peer_assertion(
+        key, org=PEER, audience=replicas.member.public_url, purpose="TREAT", now=replicas.clock.now
+    )
+    bearer = {"Authorization": f"Bearer {assertion}"}
+    senders = [replicas.a, replicas.b] * 6
+
+    def ask(http: httpx.Client) -> int:
+        return http.get("/exchange/whoami", headers=bearer).status_code
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        statuses = list(pool.map(ask, senders))
     assert sorted(statuses) == [200] + [401] * (len(senders) - 1)
