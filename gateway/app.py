@@ -34,6 +34,7 @@ from gateway.auth.keys import load_jwks
 from gateway.auth.peer import MemberDirectory
 from gateway.auth.replay import ReplayCache
 from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
+from gateway.auth.throttle import PeerThrottle
 from gateway.auth.token_keys import TokenKeys
 from gateway.errors import install_handlers
 from gateway.fhir.service import FhirService
@@ -168,6 +169,9 @@ def create_app(
         rollback=rollback,
         view=view,
         proposals=proposals,
+        throttle=PeerThrottle(
+            settings.server.peer_requests_per_s, settings.server.peer_burst, clock
+        ),
     )
     install_handlers(app)
     # First, so they match first: the exchange's hot routes, plain Starlette (see api.deps).

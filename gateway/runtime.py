@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -9,7 +10,6 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.clock import now_ms
-from gateway.identity.files import load_private_key
 from gateway.identity.signing_ring import SigningRing
 from gateway.services.checkpoints import CheckpointService
 from gateway.services.directory import LedgerDirectory, block_ts_of
@@ -17,7 +17,7 @@ from gateway.services.ledger import LedgerService
 from gateway.services.ordering import open_ordering, tail_probe
 from gateway.services.proposals import ProposalService
 from gateway.services.staleness import ViewAge
-from gateway.services.watermark import RollbackGuard, load_watermark, own_latest
+from gateway.services.watermark import RollbackGuard, load_watermark, own_keys, own_latest
 from gateway.settings import Settings
 from ledger.ids import ConsortiumId, OrgId
 from ledger.storage.sql import SqlStore
@@ -62,15 +62,14 @@ async def open_rollback_guard(
 ) -> RollbackGuard:
     """The rollback guard, its start-up check already run against ``ledger``'s store (requires it
     bootstrapped, as ``open_checkpoints`` does) and registered on its blocks. Reads the record
-    file and this member's own latest checkpoint on the checkpoint stream, keeping the higher."""
+    file and this member's own latest checkpoint on the checkpoint stream, keeping the higher:
+    own under any of its signing keys, those the ledger records and those its key files hold."""
+    org = OrgId(settings.org)
+    held = SigningRing(settings.keys.signing_key).public_keys()
+    keys = await asyncio.to_thread(own_keys, ledger.store, org, held)
     stream = await open_ordering(settings, stream="checkpoints")
     try:
-        own = await own_latest(
-            stream,
-            OrgId(settings.org),
-            load_private_key(settings.keys.signing_key),
-            ConsortiumId(settings.consortium),
-        )
+        own = await own_latest(stream, org, keys, ConsortiumId(settings.consortium))
     finally:
         await stream.close()
     record = load_watermark(settings.storage.watermark).raised(own, None)

@@ -62,6 +62,11 @@ class ServerSettings(_Frozen):
     """Serve and call peers over plain HTTP: only for a one-machine loopback consortium (`medgate
     init` and `demo` write it). Without it, `medgate serve` refuses an http:// `public_url` or
     missing TLS files, and peers at http:// endpoints are refused."""
+    peer_requests_per_s: float = Field(1000.0, ge=0)
+    """Requests per second each peer member may send this process, sustained (0: no limit); past
+    it the peer gets 429 with Retry-After. Each replica counts its own traffic."""
+    peer_burst: int = Field(2000, ge=1)
+    """Requests a peer may send at once above the sustained rate."""
 
 
 class StorageSettings(_Frozen):

@@ -18,6 +18,7 @@ from gateway.auth.peer import (
 from gateway.auth.replay import ReplayCache
 from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant, TokenService
+from gateway.auth.throttle import PeerThrottle
 from gateway.errors import (
     AuthError,
     BadRequestError,
@@ -68,6 +69,8 @@ class Services:
     releases are refused (bounded staleness)."""
     proposals: ProposalService | None = None
     """Follows the governance proposal stream; proposes and endorses with this member's key."""
+    throttle: PeerThrottle | None = None
+    """Per-peer request rate (429 past it); None: no limit."""
 
 
 def ensure_releasable(svc: Services) -> None:
@@ -196,6 +199,7 @@ async def verify_peer_async(svc: Services, token: str) -> PeerIdentity:
     """``verify_peer`` from the event loop: the signature is checked inline, the jti spent in the
     member's database by a batched write that does not block the loop."""
     if svc.directory is None:
+        # Default deny: without the member registry nobody can be recognised as a peer.
         raise UnavailableError("the member registry is not available")
     now = svc.clock()
     checked = check_peer_assertion(
@@ -204,24 +208,30 @@ async def verify_peer_async(svc: Services, token: str) -> PeerIdentity:
     jti = checked.identity.jti
     if not await svc.replay.first_use_async(checked.scope, jti, checked.expires_at, now):
         raise AuthError("assertion jti replayed")
+    if svc.throttle is not None:  # after verification: only registered members get a bucket
+        svc.throttle.admit(checked.identity.org)
     return checked.identity
 
 
 def verify_peer(svc: Services, token: str) -> PeerIdentity:
     """The peer whose assertion ``token`` is, checked against the member registry on the ledger
     (aud = this gateway, jti unused, then spent); AuthError if not, 503 when no registry is
-    wired. Blocking (a database write): for sync routes and dependencies, which run in a worker
-    thread; on the event loop use ``verify_peer_async``."""
+    wired, RateLimitedError (429) when the peer is over its request rate. Blocking (a database
+    write): for sync routes and dependencies, which run in a worker thread; on the event loop use
+    ``verify_peer_async``."""
     if svc.directory is None:
         # Default deny: without the member registry nobody can be recognised as a peer.
         raise UnavailableError("the member registry is not available")
-    return verify_peer_assertion(
+    peer = verify_peer_assertion(
         token,
         directory=svc.directory,
         audience=svc.settings.public_url,
         replay=svc.replay,
         now=svc.clock(),
     )
+    if svc.throttle is not None:  # after verification: only registered members get a bucket
+        svc.throttle.admit(peer.org)
+    return peer
 
 
 PeerDep = Annotated[PeerIdentity, Depends(peer_identity)]

@@ -1,4 +1,5 @@
-"""`medgate deploy render`: a member's production kit (gateway.deploy.kit) from its init folder."""
+"""`medgate deploy render`: a member's production kit (gateway.deploy.kit) from its init folder;
+`medgate deploy check`: whether a rendered kit still matches the ledger's member set."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from gateway.deploy.kit import (
     KitOptions,
     render_kit,
 )
+from gateway.deploy.members import Source
+from gateway.deploy.source import read_members
+from gateway.deploy.stamp import StampError, read_stamp, staleness
 from gateway.deploy.templates import TemplateError
 from gateway.errors import ConfigError
 from gateway.identity.files import ExistingMaterialError
@@ -46,7 +50,8 @@ def register(commands: Any) -> None:
         "--nats-peers",
         type=_list,
         default=(),
-        help="comma-separated host:port of every other member's NATS cluster listener",
+        help="comma-separated ORG=HOST:PORT overriding a member's NATS cluster listener"
+        " (default for each active member: its endpoint's host, this member's cluster port)",
     )
     render.add_argument(
         "--nats-servers",
@@ -60,7 +65,21 @@ def register(commands: Any) -> None:
     render.add_argument("--group", default="medgate", help="service group of the units")
     render.add_argument("--medgate-bin", help="absolute path of medgate on the host")
     render.add_argument("--nats-server-bin", help="absolute path of nats-server on the host")
+    render.add_argument("--ledger-store", help=_LEDGER_STORE_HELP)
     render.set_defaults(run=run)
+    check = actions.add_parser(
+        "check", help="exit 1 when a kit is older than the ledger's member set (re-render, reload)"
+    )
+    check.add_argument("--config", type=Path, required=True, help="a medgate.toml of the member")
+    check.add_argument("--kit", type=Path, required=True, help="the kit's folder (its kit.json)")
+    check.add_argument("--ledger-store", help=_LEDGER_STORE_HELP)
+    check.set_defaults(run=run_check)
+
+
+_LEDGER_STORE_HELP = (
+    "ledger store URL to read the members from (default: the config's storage.ledger_url;"
+    " the genesis when that store is absent or empty)"
+)
 
 
 def _options(args: argparse.Namespace) -> KitOptions:
@@ -84,6 +103,7 @@ def _options(args: argparse.Namespace) -> KitOptions:
         ledger_database_url=args.ledger_database_url,
         user=args.user,
         group=args.group,
+        ledger_store=args.ledger_store,
         **extra,
     )
 
@@ -104,10 +124,40 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"kit of {settings.org} written to {kit.out} ({len(kit.files)} files)")
     print(f"  serves {kit.public_url}")
+    print(f"  {kit.members.describe()}: {', '.join(kit.members.orgs)}")
+    if kit.members.source is Source.GENESIS:
+        print(
+            "  warning: no committed block in the ledger store read; members admitted or removed"
+            " since the genesis are not reflected (give --ledger-store if the member's ledger is"
+            " elsewhere)",
+            file=sys.stderr,
+        )
+    for warning in kit.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     if kit.registered_endpoint != kit.public_url:
         print(
             f"  warning: the ledger registers {kit.registered_endpoint} as this member's endpoint;"
             " peers call that URL (see the kit's README)",
             file=sys.stderr,
         )
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit 0 the kit matches the ledger's members, 1 stale (one line: why), 2 cannot tell."""
+    try:
+        settings = Settings.load(args.config)
+        kit = read_stamp(args.kit)
+        current = read_members(settings, args.ledger_store)
+    except ConfigError as exc:
+        print(f"medgate deploy check: bad config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    except (StampError, ValueError, LedgerError, OSError) as exc:
+        print(f"medgate deploy check: {exc}", file=sys.stderr)
+        return 2
+    reason = staleness(kit, current)
+    if reason is not None:
+        print(f"medgate deploy check: {args.kit}: {reason}", file=sys.stderr)
+        return 1
+    print(f"kit {args.kit} is current: {current.describe()}: {', '.join(current.orgs)}")
     return 0

@@ -28,7 +28,11 @@ class Plan:
     port: int
     root: Path
     orgs: tuple[str, ...]
-    """Every member (its gateways are NATS users on this member's server too)."""
+    """Every active member (its gateways are NATS users on this member's server too)."""
+    routes: tuple[str, ...]
+    """``host:port`` of every other active member's NATS cluster listener."""
+    members: str
+    """Which members the kit is for, and where they were read (gateway.deploy.members)."""
 
 
 def gateway_user_dn(org: str) -> str:
@@ -108,7 +112,7 @@ def nats_config(plan: Plan) -> str:
         monitor_listen=o.nats_monitor_listen,
         cluster_name=f"medgate-{s.consortium[:16]}",
         cluster_listen=o.nats_cluster_listen,
-        routes=o.nats_peers,
+        routes=plan.routes,
         store_dir=str(plan.root / "nats" / "store"),
         tls=tls,
     )
@@ -144,11 +148,12 @@ def readme(plan: Plan, registered_endpoint: str) -> str:
         "nats_client_listen": o.nats_client_listen,
         "nats_cluster_listen": o.nats_cluster_listen,
         "nats_monitor_listen": o.nats_monitor_listen,
-        "nats_peers": ", ".join(o.nats_peers) or "(none given: add every other member's)",
+        "nats_peers": ", ".join(plan.routes) or "(none: this member is the only one)",
         "nats_servers": ", ".join(nats_servers(plan)),
         "database_url": o.database_url,
         "ledger_database_url": o.ledger_database_url,
         "gateway_user_dn": gateway_user_dn(plan.settings.org),
         "max_view_age_s": repr(float(plan.settings.ordering.max_view_age_s)),
+        "members": plan.members,
     }
     return fill(read_template("kit-README.md.template"), values)

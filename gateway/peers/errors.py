@@ -34,14 +34,25 @@ class AccessDenied(ForbiddenError):
 class PeerRefusal(GatewayError):
     """The custodian refused (4xx/5xx): its status, issue code and diagnostics, passed on."""
 
-    def __init__(self, status: int, code: str, diagnostics: str, access_tx: str | None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        diagnostics: str,
+        access_tx: str | None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(diagnostics)
         self.status = status
         self.code = code
         self.access_tx = access_tx
+        self.retry_after = retry_after
 
     def headers(self) -> Mapping[str, str]:
-        return {} if self.access_tx is None else {ACCESS_TX_HEADER: self.access_tx}
+        found = {} if self.access_tx is None else {ACCESS_TX_HEADER: self.access_tx}
+        if self.retry_after is not None:  # the custodian's throttle: wait as it asked
+            found["Retry-After"] = str(self.retry_after)
+        return found
 
 
 class BadPeerAnswer(GatewayError):

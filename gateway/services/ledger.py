@@ -2,7 +2,8 @@
 the writer that signs this member's own entries.
 
 Audit before release (ARCHITECTURE.md section 1.2) rests on ``record``: it returns once the ordering
-service has durably acknowledged the entry, and ``record_committed`` once this member's own node has
+service has durably acknowledged the entry (while this member's own signing-key rotation is pending:
+once its node committed it, see ``record``), and ``record_committed`` once this member's own node has
 also validated and committed it.
 """
 
@@ -20,10 +21,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.identity.signing_ring import SigningRing
+from gateway.errors import UnavailableError
+from gateway.identity.signing_ring import PeerKey, SigningRing, peer_key
+from gateway.services.directory import block_ts_of
 from ledger.blockbuild import genesis_block
 from ledger.entries import make_tx, nonce_from_bytes, signed_entry
-from ledger.errors import GenesisError, LedgerError, OrderingError
+from ledger.errors import GenesisError, OrderingError
 from ledger.ids import Kid, OrgId, TxId
 from ledger.node.committer import BlockListener, Committer
 from ledger.ordering.base import Ordering
@@ -38,8 +41,9 @@ Rekeyed = Callable[[ec.EllipticCurvePrivateKey], None]
 SWITCH_WAIT_S = 5.0
 """How long ``record_committed`` waits for the key switch after a KEY_RETIRED of its own entry."""
 SWITCH_POLL_S = 0.005
-FOLLOW_TIMEOUT_S = 60.0
-"""How long ``record`` follows an entry signed during a pending rotation to its commit."""
+RETIRING_COMMIT_WAIT_S = 10.0
+"""How long ``record`` waits for its entry's commit while the node's key may be retired by this
+member's pending rotation (past the staleness bound, releases would be refused anyway)."""
 log = logging.getLogger("medgate.gateway.ledger")
 
 
@@ -135,7 +139,7 @@ class LedgerService:
         peer_grace_ms: int = 0,
     ) -> None:
         """``keyring``: follow rotations (see ``_follow_keys``); ``peer_grace_ms``: how long after
-        the block that switched keys peers still get the previous key (``peer_signer``)."""
+        the block that retired a key peers still get it (``peer_signer``)."""
         self.org = org
         self.kid = kid_of(signing_key.public_key())
         self._key = signing_key
@@ -152,9 +156,7 @@ class LedgerService:
         self._keyring = keyring
         self._rekeyed: list[Rekeyed] = []
         self._peer_grace_ms = peer_grace_ms
-        self._followers: set[asyncio.Task[None]] = set()
-        self._previous: tuple[ec.EllipticCurvePrivateKey, Kid] | None = None
-        self._previous_until = 0
+        self._peer: tuple[ec.EllipticCurvePrivateKey, PeerKey] | None = None
 
     @property
     def signing_key(self) -> ec.EllipticCurvePrivateKey:
@@ -164,13 +166,18 @@ class LedgerService:
     @property
     def peer_signer(self) -> tuple[ec.EllipticCurvePrivateKey, Kid]:
         """The key (and kid) for what peers verify against the member registry: peer assertions
-        and envelope signatures. After a rotation, the previous key until the switching block's
-        ts plus the grace (half the overlap): a peer that has not committed that block yet does
-        not know the new key, and one that has accepts the old key for the whole overlap; past
-        the grace every peer has had time to commit it. Read both from one call: they match."""
-        previous = self._previous
-        if previous is not None and self._clock_ms() < self._previous_until:
-            return previous
+        and envelope signatures. After a rotation, the retired key until the retiring block's ts
+        plus the grace (half the overlap): a peer that has not committed that block yet does not
+        know the new key, and one that has accepts the old key for the whole overlap; past the
+        grace every peer has had time to commit it (``signing_ring.peer_key``, which also covers
+        ``--keep-old`` and compromised keys). That time is read from committed state, so a
+        restarted node and every replica switch at the same moment of ``clock_ms``. Read both
+        from one call: they match."""
+        peer = self._peer
+        if peer is not None:
+            key, held = peer
+            if held.until_ms is None or self._clock_ms() < held.until_ms:
+                return key, held.kid
         return self._key, self.kid
 
     def on_rekey(self, listener: Rekeyed) -> None:
@@ -183,30 +190,41 @@ class LedgerService:
         for listener in self._rekeyed:
             listener(key)
 
-    def _chosen_key(self) -> ec.EllipticCurvePrivateKey | None:
-        # Worker thread: reads key files and committed state, changes nothing on the loop.
-        assert self._keyring is not None  # noqa: S101 - only called with a keyring
-        self._keyring.reload()
+    def _keys_from_state(
+        self,
+    ) -> tuple[
+        ec.EllipticCurvePrivateKey | None, tuple[ec.EllipticCurvePrivateKey, PeerKey] | None
+    ]:
+        """(the key to switch to or None, the held key peers still get and until when).
+        Worker thread: reads key files and committed state, changes nothing on the loop."""
+        ring = self._keyring
+        assert ring is not None  # noqa: S101 - only called with a keyring
+        ring.reload()
         record = member(self.store, self.org)
-        return None if record is None else self._keyring.choose(record.active_kids())
+        if record is None:
+            return None, None
+        chosen = ring.choose(record.active_kids())
+        peer = peer_key(record, ring.kid, ring.held, block_ts_of(self.store), self._peer_grace_ms)
+        key = None if peer is None else ring.held_key(peer.kid)
+        return chosen, None if peer is None or key is None else (key, peer)
 
     async def _follow_keys(self, write: BlockWrite | None) -> None:
         """Switch keys when a committed block changed this member's record (or at start). Runs
         as the node's first block listener, so the checkpoint of the very block that rotated the
-        key is signed with the new one (the electorate of that height knows only the new one)."""
+        key is signed with the new one (the electorate of that height knows only the new one).
+
+        The peer key is derived again at the same moments: a cache of committed state keyed by
+        this member's record, which only such a block changes (each replica derives it from its
+        own node's state, a restarted node at start: all the same key at the same time)."""
         if self._keyring is None:
             return
         if write is not None and not any(
             c.ns == ns.MEMBERS and c.key == self.org for c in write.changes
         ):
             return
-        chosen = await asyncio.to_thread(self._chosen_key)
-        if chosen is None:
-            return
-        if write is not None:
-            self._previous = (self._key, self.kid)
-            self._previous_until = write.header.ts + self._peer_grace_ms
-        self.rekey(chosen)
+        chosen, self._peer = await asyncio.to_thread(self._keys_from_state)
+        if chosen is not None:
+            self.rekey(chosen)
 
     @property
     def clock_ms(self) -> Callable[[], int]:
@@ -248,8 +266,6 @@ class LedgerService:
         return None
 
     async def stop(self) -> None:
-        for follower in list(self._followers):
-            follower.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -276,38 +292,47 @@ class LedgerService:
     async def record(self, type_: str, body: Mapping[str, Any], **kw: Any) -> Recorded:
         """Sign and order an entry; returns once the ordering service acknowledged it durably.
 
-        While a rotation of this member's key is pending, the entry is followed to its commit:
-        if the rotation retired its key while it was in flight (KEY_RETIRED: it changed nothing),
-        it is signed again with the new key and ordered again, so the record still reaches state
-        (an access.record: the patient's log), under another tx id."""
-        kid = self.kid  # ``sign`` runs before the first await: with this key
+        While this member's own pending rotation may retire the key the node signs with (a next
+        key file exists and the node does not sign with that key yet), it returns only once the
+        node committed the entry: if the rotation retired its key while it was in flight
+        (KEY_RETIRED: it changed nothing), the entry is signed again with the new key and
+        ordered again, and that one (another tx id) is returned, so the caller names the entry
+        that reaches state (a release's access tx, which the client looks up and replays).
+        Raises UnavailableError when the node does not commit it within
+        RETIRING_COMMIT_WAIT_S (nothing must be released then)."""
+        if not self._key_may_retire():
+            return await self._record(type_, body, kw)
+        kid = self.kid  # ``_record`` signs before its first await: with this key
         recorded = await self._record(type_, body, kw)
-        if self._keyring is not None and self._keyring.rotation_pending():
-            task = asyncio.create_task(self._follow(kid, recorded.tx_id, type_, body, kw))
-            self._followers.add(task)
-            task.add_done_callback(self._followers.discard)
-        return recorded
+        try:
+            entry = await self.committer.wait_committed(recorded.tx_id, RETIRING_COMMIT_WAIT_S)
+        except TimeoutError as exc:
+            raise UnavailableError(
+                "the ledger node did not commit this member's entry in time during a rotation of "
+                "its signing key"
+            ) from exc
+        if entry.code != ValidationCode.KEY_RETIRED or not await self._switched_from(
+            kid, SWITCH_WAIT_S
+        ):
+            return recorded
+        again = await self._record(type_, body, kw)
+        log.info(
+            "entry signed again after a key rotation",
+            extra={"type": type_, "retired_tx": recorded.tx_id, "tx": again.tx_id},
+        )
+        return again
+
+    def _key_may_retire(self) -> bool:
+        """Whether an entry signed now may be committed KEY_RETIRED by this member's own pending
+        rotation: a next key file exists (looked at once a second at most) and the node does
+        not sign with it yet. From the commit that makes it active on, entries carry it."""
+        ring = self._keyring
+        return ring is not None and ring.rotation_pending() and ring.next_kid != self.kid
 
     async def _record(self, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]) -> Recorded:
         tx_id, leaf = self.sign(type_, body, **kw)
         position = await self._submitter.submit(leaf, tx_id)
         return Recorded(tx_id, position, leaf)
-
-    async def _follow(
-        self, kid: Kid, tx_id: TxId, type_: str, body: Mapping[str, Any], kw: Mapping[str, Any]
-    ) -> None:
-        try:
-            entry = await self.committer.wait_committed(tx_id, FOLLOW_TIMEOUT_S)
-            if entry.code == ValidationCode.KEY_RETIRED and await self._switched_from(
-                kid, SWITCH_WAIT_S
-            ):
-                again = await self._record(type_, body, kw)
-                log.info(
-                    "entry signed again after a key rotation",
-                    extra={"type": type_, "retired_tx": tx_id, "tx": again.tx_id},
-                )
-        except (TimeoutError, LedgerError) as exc:
-            log.warning("entry not followed through a key rotation", extra={"error": repr(exc)})
 
     async def record_committed(
         self, type_: str, body: Mapping[str, Any], timeout: float = 30.0, **kw: Any

@@ -120,8 +120,20 @@ def refusal(answer: PeerResponse) -> GatewayError:
     if not 400 <= answer.status <= 599:
         return BadPeerAnswer(f"the custodian answered {answer.status}")
     return PeerRefusal(
-        answer.status, code, diagnostics, answer.headers.get(ACCESS_TX_HEADER.lower())
+        answer.status,
+        code,
+        diagnostics,
+        answer.headers.get(ACCESS_TX_HEADER.lower()),
+        _seconds(answer.headers.get("retry-after")),
     )
+
+
+def _seconds(value: str | None) -> int | None:
+    """A Retry-After in whole seconds (RFC 9110), bounded to a day; None when absent or not that
+    form (an HTTP date from a peer is not passed on)."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 6:
+        return None
+    return min(int(value), 86400)
 
 
 async def deliver(

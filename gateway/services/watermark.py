@@ -8,7 +8,10 @@ Two references are used, so that one restore rarely takes both back:
 - the record file (``storage.watermark``, 0600), rewritten after every committed block; keep it on
   another volume than the database, outside the database's backup set;
 - this member's own signed checkpoints on the consortium's checkpoint stream (replicated to every
-  member, never deleted), of which the last ``BACKLOG`` messages are read at start.
+  member, never deleted), of which the last ``BACKLOG`` messages are read at start. "Own" means
+  signed under one of this member's signing keys (``own_keys``), not only the one in its key file:
+  after a rotation its checkpoints are signed with the next key before ``--finish``, and those it
+  signed before the rotation with a key that is retired now.
 A store found behind or forked at start suspends releases (503) until an operator clears it
 (``POST /ledger/alarm/clear``): the node then catches up from the ordering log by itself, but
 whatever else was restored with the store (the FHIR store, archived consents) needs a human.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -35,12 +38,14 @@ from ledger.checkpoint import (
     decode_checkpoint,
     decode_cosigned,
 )
-from ledger.checkpoint.signed import checkpoint_of
-from ledger.errors import CheckpointError, EncodingError
-from ledger.ids import ConsortiumId, OrgId
+from ledger.checkpoint.signed import SignedCheckpoint, checkpoint_of
+from ledger.errors import CheckpointError, EncodingError, KeyFormatError
+from ledger.ids import ConsortiumId, Kid, OrgId
 from ledger.ordering.base import Ordered, Ordering
-from ledger.signing import verify
+from ledger.signing import ES256, load_public_key_b64, verify
 from ledger.standing import BlockReads, Standing, compare
+from ledger.state import member
+from ledger.statekv import StateReader
 from ledger.storage.base import BlockWrite
 
 log = logging.getLogger("medgate.gateway.watermark")
@@ -102,17 +107,56 @@ def load_watermark(path: Path) -> Watermark:
     return Watermark(signed, final)
 
 
+@dataclass(frozen=True, slots=True)
+class OwnKey:
+    """A signing key whose checkpoints are this member's own."""
+
+    public: ec.EllipticCurvePublicKey
+    max_tree_size: int | None = None
+    """For a key the ledger shows retired: the log position of the entry that retired it. The
+    node signs the checkpoint of the block holding that entry, and of every later block, with
+    its new key, so no checkpoint of ours under this key covers a larger tree. None: no bound."""
+
+    def covers(self, cp: Checkpoint) -> bool:
+        return self.max_tree_size is None or cp.tree_size <= self.max_tree_size
+
+
+def own_keys(
+    state: StateReader, org: OrgId, held: Mapping[Kid, ec.EllipticCurvePublicKey]
+) -> dict[Kid, OwnKey]:
+    """The keys whose checkpoints are ``org``'s own: every signing key the ledger (``state``)
+    records for ``org``, active or retired, and every key this member holds in its key files
+    (``held``: in force, next, retired), which a store rolled back to before a rotation does not
+    list. Never a key the ledger marks compromised: whoever holds it could sign a checkpoint
+    that raises our record and suspends our releases. A retired key is bounded (``OwnKey``)."""
+    record = member(state, org)
+    rows = {} if record is None else {k.kid: k for k in record.signing_keys}
+    found: dict[Kid, OwnKey] = {}
+    for kid, public in held.items():
+        if kid not in rows:
+            found[kid] = OwnKey(public)
+    for kid, row in rows.items():
+        if row.compromised or row.alg != ES256:
+            continue
+        try:
+            public = load_public_key_b64(row.pub)
+        except KeyFormatError:
+            continue
+        found[kid] = OwnKey(public, None if row.is_active else row.retired_index)
+    return found
+
+
 async def own_latest(
     stream: Ordering,
     org: OrgId,
-    key: ec.EllipticCurvePrivateKey,
+    keys: Mapping[Kid, OwnKey],
     consortium: ConsortiumId,
     backlog: int = BACKLOG,
 ) -> Checkpoint | None:
-    """The highest checkpoint ``org`` signed with ``key`` among the stream's last ``backlog``
-    messages (verified with our own public key: nobody else's message can raise our watermark)."""
+    """The highest checkpoint ``org`` signed with one of ``keys`` (``own_keys``) among the
+    stream's last ``backlog`` messages, each verified under the key its kid names: nobody else's
+    message can raise our watermark."""
     last = await stream.last_position()
-    public = key.public_key()
     best: Checkpoint | None = None
     if last == 0:
         return None
@@ -121,12 +165,20 @@ async def own_latest(
         async for message in messages:
             with contextlib.suppress(CheckpointError):
                 signed = decode_checkpoint(message.data)
-                mine = signed.org == org and signed.cp.consortium == consortium
-                if mine and verify(public, signed.cp.signed_bytes(), signed.signature.sig):
+                if _mine(signed, org, consortium, keys):
                     best = _higher(best, signed.cp)
             if message.position >= last:
                 break
     return best
+
+
+def _mine(
+    signed: SignedCheckpoint, org: OrgId, consortium: ConsortiumId, keys: Mapping[Kid, OwnKey]
+) -> bool:
+    own = keys.get(signed.signature.kid) if signed.org == org else None
+    if own is None or signed.cp.consortium != consortium or not own.covers(signed.cp):
+        return False
+    return verify(own.public, signed.cp.signed_bytes(), signed.signature.sig)
 
 
 FinalSource = Callable[[], CosignedCheckpoint | None]

@@ -50,7 +50,8 @@ def render_kits(
     create_consortium(root / "init", "deploy test", MEMBERS, urls=urls)
     kits = {}
     for org, (https, client, cluster, monitor) in ports.items():
-        peers = ",".join(f"127.0.0.1:{p[2]}" for o, p in ports.items() if o != org)
+        # Every member on one host: each route names its member (ORG=HOST:PORT).
+        peers = ",".join(f"{o}=127.0.0.1:{p[2]}" for o, p in ports.items() if o != org)
         out = root / "kits" / org
         args = [
             "deploy", "render",

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.types import Receive, Scope, Send
 
 from gateway.clock import utcnow
-from gateway.deploy.members import read_consortium
+from gateway.deploy.members import from_genesis
 from gateway.fileperms import private_files
 from gateway.identity import certs
 from gateway.identity.consortium import MemberSpec, create_consortium
@@ -90,7 +90,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def registered_ca(root: Path, org: str) -> str:
     """``ca_chain[0]`` of ``org``'s member record, as the client is given it from the ledger."""
-    genesis = read_consortium((root / "consortium" / "genesis.json").read_bytes())
+    genesis = from_genesis((root / "consortium" / "genesis.json").read_bytes())
     return base64.urlsafe_b64encode(genesis.member(org).ca_der).rstrip(b"=").decode()
 
 

@@ -41,6 +41,7 @@ PUBLIC = [
     "nats/tls/member-cas.pem",
     "systemd/medgate-gateway.service",
     "systemd/medgate-nats.service",
+    "kit.json",
 ]
 
 

@@ -239,7 +239,11 @@ def _with_overlap(config: Path, seconds: int) -> None:
 
 
 @contextmanager
-def rotation_net(root: Path) -> Iterator[Net]:
+def rotation_net(
+    root: Path, running: tuple[str, ...] = RUNNING, cut_after: float = 0.02
+) -> Iterator[Net]:
+    """The consortium with ``running`` served; ``cut_after`` their nodes' block timer (an hour:
+    the test cuts blocks itself, with ``Cutter``)."""
     base = free_base_port(len(MEMBERS))
     created = create_consortium(root, "rotation", MEMBERS, base_port=base)
     for m in created.members:
@@ -249,8 +253,10 @@ def rotation_net(root: Path) -> Iterator[Net]:
     with ExitStack() as stack:
         urls, apps = {}, {}
         for offset, spec in enumerate(MEMBERS):
-            if spec.org in RUNNING:  # peers reach each other at their registered URLs
-                app = run_async(open_gateway(settings[spec.org], cut_after=0.02, clock_ms=clock))
+            if spec.org in running:  # peers reach each other at their registered URLs
+                app = run_async(
+                    open_gateway(settings[spec.org], cut_after=cut_after, clock_ms=clock)
+                )
                 apps[spec.org] = app
                 urls[spec.org] = stack.enter_context(serve(app, base + offset))
         yield Net(root, clock, settings, urls, apps)

@@ -1,6 +1,8 @@
 """An entry of the member's own, signed with its old key while its rotation was in flight, is
-committed KEY_RETIRED; it is signed again with the new key: by ``record_committed`` (consents)
-before it returns, and by a follower for ``record`` (a release's access.record, acked only).
+committed KEY_RETIRED; it is signed again with the new key, and that one is returned: by
+``record_committed`` (consents) and by ``record`` (a release's access.record), which waits for the
+commit while a rotation of the node's key is pending, so the release names the entry that reached
+state.
 
 Deterministic: the node cuts no block by itself (``cut_after`` an hour); the test orders the
 update, lets ``record_committed`` sign with the old key and order its entry behind it, and only
@@ -64,16 +66,19 @@ async def _scenario(root: Path) -> None:
         record = access_body("insurer-b", "insurer", "hospital-a", "B" * 43)
         writing = asyncio.create_task(ledger.record_committed("access.record", record))
         released = access_body("insurer-b", "insurer", "hospital-a", "C" * 43)
-        acked = await ledger.record("access.record", released)  # a release: ack, not commit
+        releasing = asyncio.create_task(ledger.record("access.record", released))
         for _ in range(POLLS):  # both entries signed with the old key are behind the update
             if await ledger.ordering.last_position() >= first + 3:
                 break
             await asyncio.sleep(0.01)
         assert ledger.kid == old_kid  # nothing committed yet: still the old key
+        assert not releasing.done()  # a release waits for its record's commit meanwhile
         stop = asyncio.Event()
         cutting = asyncio.create_task(_cut_markers(ledger, stop))
         try:
             entry = await asyncio.wait_for(writing, 30)
+            recorded = await asyncio.wait_for(releasing, 30)
+            again = await ledger.committer.wait_committed(recorded.tx_id, 30)
         finally:
             stop.set()
             await cutting
@@ -92,18 +97,17 @@ async def _scenario(root: Path) -> None:
         ]
         assert entry.index > at.index + 2  # signed again, ordered after the switch
         assert kid_of(ledger.signing_key.public_key()) == new_kid
-        # The release's record, acked under the old key, was followed and signed again.
-        first_try = ledger.store.entry_by_tx(acked.tx_id)
-        assert first_try is not None
-        assert first_try.code == C.KEY_RETIRED
-        again = None
-        for _ in range(POLLS):
-            again = _valid_record_of(ledger, released, after=first_try.index)
-            if again is not None:
-                break
-            await asyncio.sleep(0.01)
-        assert again is not None
+        # The release's record was signed again, and ``record`` returned that entry: the tx id
+        # the release names is the one that reached state, not the KEY_RETIRED one.
+        assert again.code == C.VALID
+        assert again.index > at.index + 2
         assert decode_entry(again.leaf).tx["kid"] == new_kid
+        assert decode_entry(again.leaf).tx["body"] == released
+        retired = [e for e in committed[1:] if decode_entry(e.leaf).tx["body"] == released]
+        assert len(retired) == 1
+        assert retired[0].code == C.KEY_RETIRED
+        assert retired[0].tx_id != recorded.tx_id
+        assert _valid_record_of(ledger, released, after=at.index) == again
     finally:
         await ledger.stop()
 

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,11 +21,12 @@ from gateway.crypto.keys import generate_encryption_key, public_jwk, write_priva
 from gateway.fileperms import replace_private
 from gateway.identity import keyfiles
 from gateway.identity.files import private_key_pem, write_private
-from gateway.identity.signing_ring import SigningRing, active_signing_key
+from gateway.identity.signing_ring import PeerKey, SigningRing, active_signing_key, peer_key
 from gateway.services.directory import LedgerDirectory
 from gateway.services.exchange import Exchange, open_mine
-from ledger.ids import Kid
+from ledger.ids import Kid, OrgId
 from ledger.signing import generate_signing_key, kid_of
+from ledger.state.membership import Member, SigningKey
 from ledger.validation.codes import ValidationCode as C
 from tests.ledger.core.world import HOSPITAL, INSURER, three_orgs
 
@@ -290,3 +291,30 @@ def test_open_mine_retries_when_a_block_loaded_the_key_between_its_two_looks(
     stranger = [Recipient("hospital-d", public_jwk(generate_encryption_key(False)))]
     with pytest.raises(NotARecipient):
         open_mine(cast("Exchange", ex), seal(b"{}", "hospital-a", sender_kid, sender, stranger))
+
+
+def _record(*keys: SigningKey) -> Member:
+    return Member(OrgId("hospital-a"), "hospital", "A", "https://a", "active", keys, (), ())
+
+
+def _key(kid: str, status: str = "active", **kw: Any) -> SigningKey:
+    return SigningKey(Kid(kid), OrgId("hospital-a"), "pub", "ES256", status, **kw)
+
+
+def test_the_key_peers_get_is_read_from_the_record() -> None:
+    blocks = {7: T + 5_000}.get  # the block of position 7 is stored; no other
+    grace = 60_000
+    retired = _key("old", "retired", retired_ts=T, retired_index=7)
+    record = _record(retired, _key("new"))
+    held = {Kid("old"), Kid("new")}
+    assert peer_key(record, Kid("new"), held, blocks, grace) == PeerKey(Kid("old"), T + 65_000)
+    unstored = _key("old", "retired", retired_ts=T, retired_index=8)  # its block: not stored
+    found = peer_key(_record(unstored, _key("new")), Kid("new"), held, blocks, grace)
+    assert found == PeerKey(Kid("old"), T + grace)  # the retiring entry's own ts then
+    assert peer_key(record, Kid("new"), {Kid("new")}, blocks, grace) is None  # not held
+    leaked = _key("old", "retired", retired_ts=T, retired_index=7, compromised=True)
+    assert peer_key(_record(leaked, _key("new")), Kid("new"), held, blocks, grace) is None
+    both = _record(_key("old"), _key("new"))  # --keep-old: the older active key, no end
+    assert peer_key(both, Kid("new"), held, blocks, grace) == PeerKey(Kid("old"), None)
+    assert peer_key(both, Kid("old"), held, blocks, grace) is None  # a newer one is not handed
+    assert peer_key(record, Kid("gone"), held, blocks, grace) is None
