@@ -10,9 +10,10 @@ catch-up after a restart too) is seen; writes are idempotent by the access's tx 
 Forwarding (``Forwarder``): each configured channel gets every notification until an attempt
 succeeds or ``max_attempts`` attempts failed; attempt n+1 waits ``backoff * 2**(n-1)`` after
 attempt n. A pass reads only pending notifications that are due (an index), and sends each one
-under a lease taken by a conditional UPDATE, so of N replicas exactly one sends it. The e-mail address is read from the custodian's Patient resource (``telecom`` with
-system ``email``) at send time and goes nowhere else: not in the table, not in a log line, not in
-an attempt's detail. A patient without one is recorded as given up on the e-mail channel.
+under a lease taken by a conditional UPDATE, so of N replicas exactly one sends it. The e-mail
+address is read from the custodian's Patient resource (``telecom`` with system ``email``) at
+send time and goes nowhere else: not in the table, not in a log line, not in an attempt's
+detail. A patient without one is recorded as given up on the e-mail channel.
 """
 
 from __future__ import annotations
