@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gateway.services.notifications import EmailChannel, Forwarder, WebhookChannel
+from gateway.services.notifications import Channel, EmailChannel, Forwarder, WebhookChannel
 from gateway.store.notifications import SENT, Attempt, Notification, NotificationTable
 from tests.gateway.patient.receivers import Hook, Mailbox, smtp_server, webhook
 
@@ -44,7 +44,7 @@ def forwarder(
     table: NotificationTable, sinks: tuple[int, Mailbox, str, Hook], clock: Callable[[], int]
 ) -> Forwarder:
     port, _, url, _ = sinks
-    channels = [
+    channels: list[Channel] = [
         EmailChannel("127.0.0.1", port, "portal@hospital-a.test", address_of, timeout=10),
         WebhookChannel(url, timeout=10),
     ]
