@@ -32,7 +32,7 @@ from gateway.api.metrics import RequestMetrics
 from gateway.auth.jwks import RemoteJwks
 from gateway.auth.keys import load_jwks
 from gateway.auth.peer import MemberDirectory
-from gateway.auth.replay import MemoryReplayCache, ReplayCache
+from gateway.auth.replay import ReplayCache
 from gateway.auth.smart import Client, KeySource, StaticKeys, TokenService
 from gateway.auth.throttle import PeerThrottle
 from gateway.auth.token_keys import TokenKeys
@@ -50,6 +50,7 @@ from gateway.services.staleness import ViewAge
 from gateway.services.watermark import RollbackGuard
 from gateway.settings import Settings
 from gateway.store.fhir_store import FhirStore
+from gateway.store.seen_jti import SqlReplayCache
 
 
 def system_clock() -> int:
@@ -87,14 +88,15 @@ def create_app(
 ) -> FastAPI:
     """The gateway app. ``directory`` is the member registry (None: peer routes answer 503);
     ``store`` defaults to one on ``settings.storage.url``, disposed when the app shuts down;
-    ``replay`` defaults to an in-process jti cache (one replica; see gateway.auth.replay);
+    ``replay`` defaults to the jti table in that store, shared by every replica;
     ``ledger``, when given, is the member's ledger node: it starts and stops with the app, and so
     does ``checkpoints``, its checkpointer (registered on the node already: see gateway.runtime);
     ``rollback`` suspends releases from a store older than this member's last checkpoint;
     ``proposals`` follows the governance proposal stream (started after the ledger node)."""
     owned = store is None
     fhir_store = store if store is not None else FhirStore.from_url(settings.storage.url)
-    replay_cache = replay if replay is not None else MemoryReplayCache()
+    # In the member's database: a jti spent at one replica is refused by every other.
+    replay_cache = replay if replay is not None else SqlReplayCache(fhir_store.engine)
     token_key = TokenKeys.from_file(settings.keys.token_key, settings.keys.rotation_overlap_seconds)
     tokens = TokenService(
         public_url=settings.public_url,

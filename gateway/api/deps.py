@@ -9,7 +9,12 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from gateway.auth.peer import MemberDirectory, PeerIdentity, verify_peer_assertion
+from gateway.auth.peer import (
+    MemberDirectory,
+    PeerIdentity,
+    check_peer_assertion,
+    verify_peer_assertion,
+)
 from gateway.auth.replay import ReplayCache
 from gateway.auth.scopes import Action, allows
 from gateway.auth.smart import AccessGrant, TokenService
@@ -87,7 +92,9 @@ def ensure_releasable(svc: Services) -> None:
 
 # The dependencies below are cheap and never block (in-memory caches, one ES256 verify): declared
 # async, FastAPI runs them inline instead of handing each to its thread pool (a hop per dependency
-# per request, measured as a large share of the exchange path's cost under load).
+# per request, measured as a large share of the exchange path's cost under load). The peer check
+# also spends the assertion's jti in the member's database: a batched write in a worker thread
+# (gateway.store.seen_jti), awaited, so the loop is never blocked.
 
 
 # The hottest routes (the exchange query on both sides) are plain Starlette endpoints that call the
@@ -115,9 +122,9 @@ def grant_of(request: Request) -> AccessGrant:
     return svc.tokens.check(bearer_of(request), svc.clock())
 
 
-def peer_of(request: Request) -> PeerIdentity:
+async def peer_of(request: Request) -> PeerIdentity:
     """The verified peer behind the request's assertion. Raises AuthError, UnavailableError."""
-    return verify_peer(services_of(request), bearer_of(request))
+    return await verify_peer_async(services_of(request), bearer_of(request))
 
 
 def json_body(model: type[Body], raw: bytes, content_type: str | None) -> Body:
@@ -185,13 +192,33 @@ FhirBodyDep = Annotated[bytes, Depends(fhir_body)]
 
 async def peer_identity(svc: ServicesDep, token: BearerDep) -> PeerIdentity:
     """The verified peer behind this request; 401 if not, 503 when no member registry is wired."""
-    return verify_peer(svc, token)
+    return await verify_peer_async(svc, token)
+
+
+async def verify_peer_async(svc: Services, token: str) -> PeerIdentity:
+    """``verify_peer`` from the event loop: the signature is checked inline, the jti spent in the
+    member's database by a batched write that does not block the loop."""
+    if svc.directory is None:
+        # Default deny: without the member registry nobody can be recognised as a peer.
+        raise UnavailableError("the member registry is not available")
+    now = svc.clock()
+    checked = check_peer_assertion(
+        token, directory=svc.directory, audience=svc.settings.public_url, now=now
+    )
+    jti = checked.identity.jti
+    if not await svc.replay.first_use_async(checked.scope, jti, checked.expires_at, now):
+        raise AuthError("assertion jti replayed")
+    if svc.throttle is not None:  # after verification: only registered members get a bucket
+        svc.throttle.admit(checked.identity.org)
+    return checked.identity
 
 
 def verify_peer(svc: Services, token: str) -> PeerIdentity:
     """The peer whose assertion ``token`` is, checked against the member registry on the ledger
-    (aud = this gateway, jti unused); AuthError if not, 503 when no registry is wired,
-    RateLimitedError (429) when the peer is over its request rate."""
+    (aud = this gateway, jti unused, then spent); AuthError if not, 503 when no registry is
+    wired, RateLimitedError (429) when the peer is over its request rate. Blocking (a database
+    write): for sync routes and dependencies, which run in a worker thread; on the event loop use
+    ``verify_peer_async``."""
     if svc.directory is None:
         # Default deny: without the member registry nobody can be recognised as a peer.
         raise UnavailableError("the member registry is not available")

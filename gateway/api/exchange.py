@@ -106,7 +106,7 @@ async def query(request: Request) -> Response:
     ex = exchange_for(request)
     # Before the peer check: the member registry it reads is cached at these versions.
     await ex.versions.refresh()
-    peer = peer_of(request)
+    peer = await peer_of(request)
     body = json_body(AskBody, await request.body(), request.headers.get("content-type"))
     ask = Ask(
         body.patient_ref,

@@ -164,7 +164,7 @@ def check_claims(claims: Mapping[str, Any], expect: Expect, now: int) -> None:
             raise AuthError(f"token claim {name!r} invalid")
     for name, value in wanted.items():
         # One audience only: a token addressed to several gateways could be replayed at each,
-        # since every gateway keeps its own jti cache.
+        # since every member keeps its own jti table.
         if not isinstance(claims[name], str) or claims[name] != value:
             raise AuthError(f"token claim {name!r} invalid")
     jti = claims["jti"]

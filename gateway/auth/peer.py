@@ -69,10 +69,22 @@ class PeerIdentity:
     jti: str
 
 
-def verify_peer_assertion(
-    token: str, *, directory: MemberDirectory, audience: str, replay: ReplayCache, now: int
-) -> PeerIdentity:
-    """Verify a peer assertion addressed to ``audience``. Raises AuthError (answered 401)."""
+@dataclass(frozen=True, slots=True)
+class CheckedAssertion:
+    """A peer assertion whose signature and claims verified; its ``jti`` is not yet spent."""
+
+    identity: PeerIdentity
+    scope: str
+    """The replay cache's scope: ``peer:<org>``."""
+    expires_at: int
+    """Until when the jti must be remembered (``exp`` + leeway)."""
+
+
+def check_peer_assertion(
+    token: str, *, directory: MemberDirectory, audience: str, now: int
+) -> CheckedAssertion:
+    """Verify a peer assertion addressed to ``audience``, all but its jti's first use (the caller
+    spends it next). Raises AuthError (answered 401)."""
     parsed = jwt.parse(token)
     org = parsed.claim("iss")
     key = directory.signing_key(org, parsed.kid) if directory.is_active(org) else None
@@ -88,9 +100,19 @@ def verify_peer_assertion(
         raise AuthError("purpose_of_use missing")
     if consent is not None and not isinstance(consent, str):
         raise AuthError("consent_reference must be a string")
-    if not replay.first_use(f"peer:{org}", claims["jti"], int(claims["exp"]) + expect.leeway, now):
+    identity = PeerIdentity(OrgId(org), purpose, consent, claims["jti"])
+    return CheckedAssertion(identity, f"peer:{org}", int(claims["exp"]) + expect.leeway)
+
+
+def verify_peer_assertion(
+    token: str, *, directory: MemberDirectory, audience: str, replay: ReplayCache, now: int
+) -> PeerIdentity:
+    """Verify a peer assertion addressed to ``audience`` and spend its jti (blocking: from a
+    worker thread). Raises AuthError (answered 401)."""
+    checked = check_peer_assertion(token, directory=directory, audience=audience, now=now)
+    if not replay.first_use(checked.scope, checked.identity.jti, checked.expires_at, now):
         raise AuthError("assertion jti replayed")
-    return PeerIdentity(OrgId(org), purpose, consent, claims["jti"])
+    return checked.identity
 
 
 def make_peer_assertion(

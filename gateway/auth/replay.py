@@ -1,8 +1,8 @@
 """The jti replay cache: each token id is accepted once until the token expires.
 
-The Protocol is what verification needs; ``MemoryReplayCache`` serves one process. N replicas
-behind a load balancer must share one cache (a table with a unique (scope, jti) key and an expiry
-column, or Redis SET NX EX), else a token replayed to another replica is accepted there.
+The Protocol is what verification needs. A gateway uses the table in its member's database
+(gateway.store.seen_jti), which every replica shares: a token replayed to another replica is
+refused there too. ``MemoryReplayCache`` serves one process (unit tests, embedded tools).
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ class ReplayCache(Protocol):
     def first_use(self, scope: str, jti: str, expires_at: int, now: int) -> bool:
         """Record ``(scope, jti)`` until ``expires_at``; True only the first time it is seen.
 
-        Atomic: two concurrent calls with the same id never both get True.
+        Atomic: two concurrent calls with the same id never both get True. May block (a
+        database write): call it from a worker thread.
         """
+        ...
+
+    async def first_use_async(self, scope: str, jti: str, expires_at: int, now: int) -> bool:
+        """``first_use`` from the event loop, which it never blocks."""
         ...
 
 
@@ -41,6 +46,9 @@ class MemoryReplayCache:
             self._expiry[(scope, jti)] = expires_at
             heapq.heappush(self._heap, (expires_at, scope, jti))
             return True
+
+    async def first_use_async(self, scope: str, jti: str, expires_at: int, now: int) -> bool:
+        return self.first_use(scope, jti, expires_at, now)  # in memory: never blocks
 
     def _prune(self, now: int) -> None:
         while self._heap and self._heap[0][0] < now:

@@ -70,8 +70,8 @@ def invite(settings: Settings, system: str, value: str, now: int) -> IssuedInvit
     with held_patient(settings, system, value) as (store, ref):
         if ref is None:
             return None
-        limiter = GuessLimiter(conf.max_failures, conf.lockout_seconds)
         tables = SignInTables(store.engine)
+        limiter = GuessLimiter(tables, conf.max_failures, conf.lockout_seconds)
         tables.purge(now)  # expired invitations, codes and sessions: nothing left to redeem
         invitations = Invitations(tables, limiter, conf.invitation_seconds, conf.max_failures)
         return invitations.issue(ref, now)

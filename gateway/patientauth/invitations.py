@@ -3,9 +3,10 @@
 A code reads ``HHHH-HHHH-SSSS-SSSS-SSSS-SSSS``: an 8-character public handle (the row's key; 40
 bits) and a 16-character secret (80 bits), in an alphabet without look-alike characters. Only the
 SHA-256 of the secret is stored. A code is single use, expires, and is refused once its handle has
-seen ``max_failures`` wrong secrets (the per-code lockout, shared by every replica); a client
-address that keeps failing is locked out too (guessing.GuessLimiter). Every refusal says the same
-thing, so an answer never tells a guesser which part was wrong.
+seen ``max_failures`` wrong secrets (the per-code lockout); a client address that keeps failing
+is locked out too (guessing.GuessLimiter). Both counts are in the database, shared by every
+replica. Every refusal says the same thing, so an answer never tells a guesser which part was
+wrong.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@
   it started is revoked: RFC 6749 section 4.1.2), then client, redirect URI and verifier must match.
 - ``refresh_token`` grant: each refresh token is single use; a fresh one comes with each answer.
   Presenting a spent one revokes the whole session (refresh token rotation with reuse detection,
-  RFC 9700 section 4.14.2). A session ends ``refresh_seconds`` after sign-in, whatever happens.
+  RFC 9700 section 4.14.2), but within ``REUSE_GRACE_SECONDS`` of its rotation, by the same
+  client, while that successor is unspent, it answers the successor already issued (two tabs
+  refreshing at once). A session ends ``refresh_seconds`` after sign-in, whatever happens.
 Refusals are OAuthErrors (RFC 6749 section 5.2 bodies).
 """
 
@@ -20,11 +22,15 @@ from typing import Any
 from gateway.errors import OAuthCode, OAuthError
 from gateway.patientauth import pkce
 from gateway.patientauth.requests import AuthRequest, PublicClient, with_query
+from gateway.patientauth.successor import open_sealed, seal
 from gateway.patientauth.tables import CODES, REFRESH, SignInTables
 from gateway.services.patient_tokens import PatientTokens
 from ledger.ids import PatientRef
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
+REUSE_GRACE_SECONDS = 10
+"""How long after a refresh token is spent a second use (the same client's other tab) gets the
+successor already issued instead of ending the session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,15 @@ class Lifetimes:
 
 def _invalid_grant(description: str) -> OAuthError:
     return OAuthError(OAuthCode.INVALID_GRANT, description)
+
+
+def _successor_in_grace(row: Mapping[str, Any], token: str, now: int) -> str | None:
+    """The successor of the spent refresh token ``token`` (its ``row``), if it was spent at most
+    ``REUSE_GRACE_SECONDS`` ago."""
+    used_at, sealed = row["used_at"], row["successor"]
+    if used_at is None or sealed is None or now - int(used_at) > REUSE_GRACE_SECONDS:
+        return None
+    return open_sealed(token, str(sealed))
 
 
 class PatientAuthServer:
@@ -100,44 +115,61 @@ class PatientAuthServer:
             raise _invalid_grant("redirect_uri differs from the authorization request's")
         if not pkce.verifier_matches(form.get("code_verifier", ""), str(row["challenge"])):
             raise _invalid_grant("code_verifier does not match the code_challenge")
-        session_end = now + self._life.refresh
-        return self._answer(row, str(row["family"]), session_end, now)
+        refresh = self._new_refresh(row, str(row["family"]), now + self._life.refresh)
+        return self._answer(row, refresh, now)
 
     def _refresh_grant(self, form: Mapping[str, str], client_id: str, now: int) -> dict[str, Any]:
-        digest = pkce.digest(form.get("refresh_token", ""))
+        token = form.get("refresh_token", "")
+        digest = pkce.digest(token)
         row = self._tables.row(REFRESH, digest)
         if row is None or not hmac.compare_digest(str(row["client_id"]), client_id):
             raise _invalid_grant("unknown refresh token")
         family = str(row["family"])
-        # Revoked first, then spent: of two racing uses exactly one wins, and the loser's reuse
-        # still revokes the session (the winner's new refresh token included).
+        # Revoked first, then spent: of two racing uses exactly one spends it; the other gets
+        # the same successor within the grace window, and after it revokes the session.
         if self._tables.revoked(family):
             raise _invalid_grant("the session was revoked")
-        if not self._tables.use_once(REFRESH, digest):
-            self._tables.revoke_family(family)
-            raise _invalid_grant("refresh token already used; the session is revoked")
         if int(row["expires_at"]) <= now:
             raise _invalid_grant("the session expired; sign in again")
-        return self._answer(row, family, int(row["expires_at"]), now)
+        successor = pkce.new_secret()
+        new_row = dict(row, digest=pkce.digest(successor), used=0, used_at=None, successor=None)
+        if not self._tables.rotate(digest, now, seal(token, successor), new_row):
+            return self._reused(token, digest, family, now)
+        return self._answer(row, successor, now)
 
-    def _answer(
-        self, row: Mapping[str, Any], family: str, session_end: int, now: int
-    ) -> dict[str, Any]:
-        ref, client_id, scope = (
-            PatientRef(str(row["patient_ref"])),
-            str(row["client_id"]),
-            str(row["scope"]),
-        )
+    def _reused(self, token: str, digest: str, family: str, now: int) -> dict[str, Any]:
+        """A spent refresh token presented again: within ``REUSE_GRACE_SECONDS`` of its rotation,
+        and while its successor is unspent, the answer carries that same successor (two tabs
+        refreshing at once); otherwise the session is revoked (RFC 9700 section 4.14.2)."""
+        row = self._tables.row(REFRESH, digest)
+        successor = None if row is None else _successor_in_grace(row, token, now)
+        if row is not None and successor is not None:
+            next_row = self._tables.row(REFRESH, pkce.digest(successor))
+            if next_row is not None and not next_row["used"] and not self._tables.revoked(family):
+                return self._answer(row, successor, now)
+        self._tables.revoke_family(family)
+        raise _invalid_grant("refresh token already used; the session is revoked")
+
+    def _new_refresh(self, row: Mapping[str, Any], family: str, session_end: int) -> str:
+        """A first refresh token of a session (the code grant's), stored."""
         refresh = pkce.new_secret()
         self._tables.insert(
             REFRESH,
             digest=pkce.digest(refresh),
             family=family,
-            client_id=client_id,
-            patient_ref=ref,
-            scope=scope,
+            client_id=str(row["client_id"]),
+            patient_ref=str(row["patient_ref"]),
+            scope=str(row["scope"]),
             expires_at=session_end,
             used=0,
+        )
+        return refresh
+
+    def _answer(self, row: Mapping[str, Any], refresh: str, now: int) -> dict[str, Any]:
+        ref, client_id, scope = (
+            PatientRef(str(row["patient_ref"])),
+            str(row["client_id"]),
+            str(row["scope"]),
         )
         patient_scope = " ".join(s for s in scope.split() if s.startswith("patient/"))
         issued = self._tokens.issue(

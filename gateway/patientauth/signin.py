@@ -73,7 +73,7 @@ def open_sign_in(
     """Sign-in for the member of ``settings``, its state on ``engine`` (the member's store)."""
     conf = settings.patient_auth
     tables = SignInTables(engine)
-    limiter = GuessLimiter(conf.max_failures, conf.lockout_seconds)
+    limiter = GuessLimiter(tables, conf.max_failures, conf.lockout_seconds)
     lifetimes = Lifetimes(conf.code_seconds, conf.access_seconds, conf.refresh_seconds)
     oidc = None
     if "oidc" in conf.authenticators and conf.oidc is not None:

@@ -1,5 +1,5 @@
-"""Sign-in state on the member's own database: invitations, authorization codes, refresh tokens
-and pending OIDC logins. Every replica of the member reads and writes the same rows, and every
+"""Sign-in state on the member's own database: invitations, authorization codes, refresh tokens,
+pending OIDC logins and wrong attempts per client address. Every replica of the member reads and writes the same rows, and every
 "use once" is one conditional UPDATE (``... WHERE used = 0``), so two replicas racing to redeem
 the same secret cannot both win. Secrets are stored as SHA-256 digests only (pkce.digest).
 """
@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from gateway.patientauth.successor import SEALED_MAX
+from gateway.store import schema
 from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
@@ -52,6 +54,10 @@ REFRESH = sa.Table(
     sa.Column("scope", sa.String(512), nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("used", sa.Integer, nullable=False, default=0),
+    # Set when the token is spent: when, and its successor sealed to it (patientauth.successor),
+    # so a second use within the grace window gets that successor instead of ending the session.
+    sa.Column("used_at", sa.BigInteger, nullable=True),
+    sa.Column("successor", sa.String(SEALED_MAX), nullable=True),
 )
 REVOKED = sa.Table(
     "patient_revoked_families",
@@ -69,6 +75,17 @@ OIDC_STATES = sa.Table(
     sa.Column("used", sa.Integer, nullable=False, default=0),
 )
 
+GUESSES = sa.Table(
+    "patient_signin_guesses",
+    METADATA,
+    sa.Column("address_digest", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("since", sa.BigInteger, nullable=False),
+    sa.Column("locked_until", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
+"""Wrong sign-in attempts per client address (gateway.patientauth.guessing)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Invitation:
@@ -85,19 +102,20 @@ class SignInTables:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        with self._tx() as conn:
-            METADATA.create_all(conn)
+        # Columns a later release added (refresh token successors) are added in place.
+        schema.create(engine, METADATA, "the sign-in store")
 
-    def _tx(self) -> AbstractContextManager[Connection]:
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One transaction on the sign-in store (UnavailableError, a 503, when it is down)."""
         return transaction(self.engine, "the sign-in store")
 
     def insert(self, table: sa.Table, **row: Any) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(table.insert(), [row])
 
     def invitation(self, handle: str) -> Invitation | None:
         query = sa.select(INVITATIONS).where(INVITATIONS.c.handle == handle)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -117,25 +135,40 @@ class SignInTables:
             .where(INVITATIONS.c.handle == handle)
             .values(failures=INVITATIONS.c.failures + 1)
         )
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(update)
 
     def use_once(self, table: sa.Table, key: str, key_column: str = "digest") -> bool:
         """Mark the row used; True only for the one caller that found it unused."""
         column = table.c[key_column]
         update = table.update().where(column == key, table.c.used == 0).values(used=1)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return conn.execute(update).rowcount == 1
 
+    def rotate(self, digest: str, now: int, sealed: str, successor: dict[str, Any]) -> bool:
+        """Spend the refresh token ``digest`` and store its ``successor`` row (and the successor
+        ``sealed`` to it) in one transaction; True only for the one caller that found it unused.
+        A caller that loses therefore always reads a spent row with its successor."""
+        spend = (
+            REFRESH.update()
+            .where(REFRESH.c.digest == digest, REFRESH.c.used == 0)
+            .values(used=1, used_at=now, successor=sealed)
+        )
+        with self.transaction() as conn:
+            if conn.execute(spend).rowcount != 1:
+                return False
+            conn.execute(REFRESH.insert(), [successor])
+        return True
+
     def row(self, table: sa.Table, digest: str) -> dict[str, Any] | None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             found = conn.execute(sa.select(table).where(table.c.digest == digest)).first()
         return None if found is None else dict(found._mapping)
 
     def revoke_family(self, family: str) -> None:
         """End a session: its refresh tokens are refused from now on (idempotent)."""
         # Two replicas revoking the same session at once: one insert wins, both mean the same.
-        with contextlib.suppress(IntegrityError), self._tx() as conn:
+        with contextlib.suppress(IntegrityError), self.transaction() as conn:
             exists = conn.execute(sa.select(REVOKED).where(REVOKED.c.family == family)).first()
             if exists is None:
                 conn.execute(REVOKED.insert(), [{"family": family}])
@@ -144,7 +177,7 @@ class SignInTables:
         """End every session of the patient and void their unused invitations (a lost phone,
         a code sent to the wrong address); the number of sessions ended."""
         query = sa.select(REFRESH.c.family).where(REFRESH.c.patient_ref == patient_ref).distinct()
-        with self._tx() as conn:
+        with self.transaction() as conn:
             families = [str(r.family) for r in conn.execute(query)]
             conn.execute(
                 INVITATIONS.update()
@@ -157,7 +190,7 @@ class SignInTables:
         return len(ended)
 
     def revoked(self, family: str) -> bool:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return (
                 conn.execute(sa.select(REVOKED).where(REVOKED.c.family == family)).first()
                 is not None
@@ -165,6 +198,6 @@ class SignInTables:
 
     def purge(self, now: int) -> None:
         """Drop expired rows (they can never be redeemed again)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             for table in (INVITATIONS, CODES, REFRESH, OIDC_STATES):
                 conn.execute(table.delete().where(table.c.expires_at < now - 86400))

@@ -22,6 +22,8 @@ from gateway.store.notifications import NotificationTable
 from gateway.store.patient_refs import PatientRefTable
 from ledger.statekv import StateReader
 
+LEASE_MIN_S = 120.0
+
 
 @dataclass(frozen=True, slots=True)
 class Notices:
@@ -68,6 +70,14 @@ def channels(cfg: NotificationSettings, address_of: Callable[[str], str | None])
     return out
 
 
+def lease_ms(cfg: NotificationSettings, channel_count: int) -> int:
+    """How long one replica holds a notification it is sending: well beyond every channel's
+    timeout (an SMTP dialogue is several timed steps), at least two minutes. A replica that dies
+    mid-send delays that notification by this much; one whose sends outlast it may, rarely, see
+    another replica send the same message again."""
+    return int(max(LEASE_MIN_S, 4 * channel_count * cfg.timeout_seconds) * 1000)
+
+
 def open_notices(
     cfg: NotificationSettings,
     store: FhirStore,
@@ -83,11 +93,13 @@ def open_notices(
         holds=lambda ref: bool(index.local_ids(ref)),
         name_of=lambda org: member_name(ledger_store, org),
     )
+    out = channels(cfg, email_of(store, index))
     forwarder = Forwarder(
         table,
-        channels(cfg, email_of(store, index)),
+        out,
         clock_ms,
         max_attempts=cfg.max_attempts,
         backoff_ms=int(cfg.backoff_seconds * 1000),
+        lease_ms=lease_ms(cfg, len(out)),
     )
     return Notices(table, notifier, forwarder, cfg.poll_seconds)

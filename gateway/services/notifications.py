@@ -9,9 +9,11 @@ catch-up after a restart too) is seen; writes are idempotent by the access's tx 
 
 Forwarding (``Forwarder``): each configured channel gets every notification until an attempt
 succeeds or ``max_attempts`` attempts failed; attempt n+1 waits ``backoff * 2**(n-1)`` after
-attempt n. The e-mail address is read from the custodian's Patient resource (``telecom`` with
-system ``email``) at send time and goes nowhere else: not in the table, not in a log line, not in
-an attempt's detail. A patient without one is recorded as given up on the e-mail channel.
+attempt n. A pass reads only pending notifications that are due (an index), and sends each one
+under a lease taken by a conditional UPDATE, so of N replicas exactly one sends it. The e-mail
+address is read from the custodian's Patient resource (``telecom`` with system ``email``) at
+send time and goes nowhere else: not in the table, not in a log line, not in an attempt's
+detail. A patient without one is recorded as given up on the e-mail channel.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import smtplib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -224,7 +227,10 @@ class WebhookChannel:
 
 
 class Forwarder:
-    """Delivers stored notifications on every channel, retrying with exponential backoff."""
+    """Delivers stored notifications on every channel, retrying with exponential backoff. Several
+    replicas may run one each over the same table: a notification is sent by the one replica
+    holding its lease (``lease_ms`` long, from the injected clock), so once per attempt; a lease
+    whose replica died runs out and another replica makes the attempt."""
 
     def __init__(
         self,
@@ -234,40 +240,69 @@ class Forwarder:
         *,
         max_attempts: int = 5,
         backoff_ms: int = 30_000,
+        lease_ms: int = 120_000,
+        batch: int = 100,
     ) -> None:
+        """Requires lease_ms longer than one notification's sends on every channel take."""
         self._table = table
         self._channels = tuple(channels)
         self._clock = clock_ms
         self._max = max_attempts
         self._backoff = backoff_ms
+        self._lease = lease_ms
+        self._batch = batch
+        self.owner = secrets.token_hex(8)
+        """This forwarder's name on the leases it holds."""
+
+    def _finished(self, made: int, status: str | None) -> bool:
+        return status in (SENT, GAVE_UP) or made >= self._max
 
     def _due(self, attempts: Sequence[Attempt], channel: str, now: int) -> int | None:
         """The next attempt number if one is due now, else None."""
         made, status, at = history(attempts, channel)
-        if status in (SENT, GAVE_UP) or made >= self._max:
+        if self._finished(made, status):
             return None
         if at is not None and now < at + self._backoff * 2 ** (made - 1):
             return None
         return made + 1
 
+    def _next_due(self, attempts: Sequence[Attempt]) -> int | None:
+        """When the next attempt on any channel may be made; None when every channel is done."""
+        times = []
+        for channel in self._channels:
+            made, status, at = history(attempts, channel.name)
+            if not self._finished(made, status):
+                times.append(0 if at is None else at + self._backoff * 2 ** (made - 1))
+        return min(times, default=None)
+
     async def run_once(self) -> int:
-        """One pass over every notification; how many attempts were made."""
+        """One pass over up to ``batch`` notifications due now; how many attempts were made."""
         if not self._channels:
             return 0
-        # Every notification is looked at: fine for the volumes a member sees (break-glass is
-        # rare); an index on undelivered rows is the next step if that changes.
-        notes = await asyncio.to_thread(self._table.all)
-        attempts = await asyncio.to_thread(self._table.attempts)
-        by_note: dict[str, list[Attempt]] = {}
-        for a in attempts:
-            by_note.setdefault(a.notification_id, []).append(a)
+        due = await asyncio.to_thread(self._table.due, self._clock(), self._batch)
         made = 0
-        for note in notes:
-            for channel in self._channels:
-                number = self._due(by_note.get(note.id, []), channel.name, self._clock())
-                if number is not None:
-                    await self._attempt(note, channel, number)
-                    made += 1
+        for note_id in due:
+            now = self._clock()
+            note = await asyncio.to_thread(
+                self._table.claim, note_id, self.owner, now, now + self._lease
+            )
+            if note is not None:  # else another replica holds it, or sent it meanwhile
+                made += await self._deliver(note)
+        return made
+
+    async def _deliver(self, note: Notification) -> int:
+        """Every attempt due now on ``note`` (leased to this forwarder), then the lease ended
+        with the time the next one is due; how many attempts were made."""
+        attempts = await asyncio.to_thread(self._table.attempts, note.id)
+        made = 0
+        for channel in self._channels:
+            number = self._due(attempts, channel.name, self._clock())
+            if number is not None:
+                await self._attempt(note, channel, number)
+                made += 1
+        attempts = await asyncio.to_thread(self._table.attempts, note.id)
+        next_due = self._next_due(attempts)
+        await asyncio.to_thread(self._table.release, note.id, self.owner, next_due)
         return made
 
     async def _attempt(self, note: Notification, channel: Channel, number: int) -> None:
@@ -280,7 +315,7 @@ class Forwarder:
         try:
             await asyncio.to_thread(self._table.record, attempt)
         except IntegrityError:
-            return  # another replica made this attempt first
+            return  # this lease ran out and another replica made the attempt first
         _log.info("notification %s via %s: attempt %d %s", note.id, channel.name, number, status)
 
     async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:

@@ -3,6 +3,7 @@ one address, and an invitation locked after N wrong secrets whoever sends them."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from gateway.errors import AuthError, RateLimitedError
 from gateway.patientauth.guessing import GuessLimiter
 from gateway.patientauth.invitations import Invitations, parse
 from gateway.patientauth.pkce import digest
-from gateway.patientauth.tables import INVITATIONS, SignInTables
+from gateway.patientauth.tables import GUESSES, INVITATIONS, SignInTables
 from ledger.ids import PatientRef
 from tests.gateway.patientauth.conftest import Hospital
 from tests.gateway.patientauth.flow import Launch, authorize, code_with_invitation
@@ -45,7 +46,7 @@ def test_guessing_from_one_address_is_refused_with_429(hospital: Hospital) -> No
 def test_an_invitation_locks_after_wrong_secrets_from_any_address(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'signin.db'}")
     tables = SignInTables(engine)
-    invitations = Invitations(tables, GuessLimiter(3, 600), lifetime=3600, max_failures=3)
+    invitations = Invitations(tables, GuessLimiter(tables, 3, 600), lifetime=3600, max_failures=3)
     issued = invitations.issue(REF, 1000)
     parts = parse(issued.code)
     assert parts is not None
@@ -66,7 +67,7 @@ def test_an_invitation_locks_after_wrong_secrets_from_any_address(tmp_path: Path
 
 def test_codes_are_single_use_and_typed_loosely(tmp_path: Path) -> None:
     tables = SignInTables(sa.create_engine(f"sqlite:///{tmp_path / 'signin.db'}"))
-    invitations = Invitations(tables, GuessLimiter(5, 600), lifetime=60, max_failures=5)
+    invitations = Invitations(tables, GuessLimiter(tables, 5, 600), lifetime=60, max_failures=5)
     issued = invitations.issue(REF, 1000)
     typed = issued.code.lower().replace("-", " ")
     assert invitations.redeem(typed, "192.0.2.1", 1001) == REF
@@ -74,3 +75,39 @@ def test_codes_are_single_use_and_typed_loosely(tmp_path: Path) -> None:
     for attempt, now in ((issued.code, 1001), (expiring, 1060)):
         with pytest.raises(AuthError):
             invitations.redeem(attempt, "192.0.2.1", now)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sign_in_tables(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SignInTables]:
+    url = f"sqlite:///{tmp_path / 'signin.db'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    tables = SignInTables(sa.create_engine(url))
+    yield tables
+    tables.engine.dispose()
+
+
+def test_the_address_count_restarts_after_its_window_and_old_rows_go(
+    sign_in_tables: SignInTables,
+) -> None:
+    limiter = GuessLimiter(sign_in_tables, max_failures=3, window=600)
+    for now in (1000, 1001):
+        limiter.failed("192.0.2.7", now)
+    assert limiter.retry_after("192.0.2.7", 1002) == 0
+    limiter.failed("192.0.2.7", 1600)  # the first two are a window old: counting restarts
+    limiter.failed("192.0.2.7", 1601)
+    assert limiter.retry_after("192.0.2.7", 1602) == 0
+    limiter.failed("192.0.2.7", 1602)
+    assert limiter.retry_after("192.0.2.7", 1603) == 599  # locked for a window from 1602
+    limiter.succeeded("198.51.100.1")  # another address's success changes nothing here
+    assert limiter.retry_after("192.0.2.7", 2201) == 1
+    assert limiter.retry_after("192.0.2.7", 2202) == 0
+
+    def rows() -> int:
+        with sign_in_tables.transaction() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(GUESSES)).scalar_one())
+
+    limiter.failed("203.0.113.5", 2203)  # prunes: 192.0.2.7's lockout ended at 2202
+    assert rows() == 1
+    limiter.succeeded("203.0.113.5")
+    assert rows() == 0

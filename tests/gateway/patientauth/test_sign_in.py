@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from gateway.auth import jwt
+from gateway.patientauth.server import REUSE_GRACE_SECONDS
 from tests.gateway.patientauth.conftest import ALICE, Hospital
 from tests.gateway.patientauth.flow import (
     Launch,
@@ -111,7 +112,9 @@ def test_a_replayed_refresh_token_revokes_the_session(hospital: Hospital) -> Non
     first = exchange(hospital.http, launch, code).json()
     second = refresh(hospital.http, first["refresh_token"])
     assert second.status_code == 200
-    # The first refresh token again (a thief's copy, or the app's): refused, and the session ends.
+    # The first refresh token again after the grace window (a thief's copy, or the app's):
+    # refused, and the session ends.
+    hospital.clock.now += REUSE_GRACE_SECONDS + 1
     _error(refresh(hospital.http, first["refresh_token"]), 400, "invalid_grant")
     _error(refresh(hospital.http, second.json()["refresh_token"]), 400, "invalid_grant")
 
