@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -33,7 +34,14 @@ def serve(app: ASGIApp, port: int = 0) -> Iterator[str]:
             time.sleep(0.01)
         if not server.started:
             raise RuntimeError("uvicorn did not start")
-        yield f"http://127.0.0.1:{port}"
+        base_url = f"http://127.0.0.1:{port}"
+        # FastAPI (0.165) builds a route's request state lazily on its first match, on routers
+        # the apps of one process share: two apps matching for the first time at once were seen
+        # to fail there (pydantic's UnsupportedFieldAttributeWarning, an error under pytest). A
+        # path no route matches walks every route once, here, before the test sends anything.
+        # Real replicas are separate processes; this only concerns tests serving several apps.
+        httpx.get(f"{base_url}/.medgate-test-warm-up", timeout=30)
+        yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=10)
