@@ -12,16 +12,13 @@ holds only the addresses that failed within about one window. The clock is an ar
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.patientauth.tables import GUESSES, SignInTables
-
-PRUNE_EVERY_S = 60
-"""How often (by the injected clock) one replica deletes rows that no longer count."""
+from gateway.store.prune import PruneSchedule
 
 
 def _key(address: str) -> str:
@@ -36,8 +33,7 @@ class GuessLimiter:
         self._tables = tables
         self.max_failures = max_failures
         self.window = window
-        self._next_prune = 0
-        self._lock = threading.Lock()
+        self._prune = PruneSchedule()
 
     def retry_after(self, address: str, now: int) -> int:
         """Seconds the address must wait before trying again; 0 when it may try now."""
@@ -87,9 +83,7 @@ class GuessLimiter:
         return statement
 
     def _maybe_prune(self, now: int) -> None:
-        with self._lock:
-            if now < self._next_prune:
-                return
-            self._next_prune = now + PRUNE_EVERY_S
+        if not self._prune.due(now):
+            return
         with self._tables.transaction() as conn:
             conn.execute(GUESSES.delete().where(GUESSES.c.expires_at < now))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from contextlib import AbstractContextManager
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.store.prune import PruneSchedule
 from gateway.store.transactions import transaction
 
 METADATA = sa.MetaData()
@@ -29,8 +29,6 @@ SEEN_JTI = sa.Table(
     sa.Column("jti_digest", sa.String(64), primary_key=True),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
 )
-PRUNE_EVERY_S = 60
-"""How often (by the injected clock) one replica deletes expired rows."""
 
 
 Row = tuple[str, str, int]
@@ -47,8 +45,7 @@ class SqlReplayCache:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._next_prune = 0
-        self._lock = threading.Lock()
+        self._prune = PruneSchedule()
         self._pending: list[tuple[Row, int, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         with self._tx() as conn:
@@ -122,10 +119,8 @@ class SqlReplayCache:
         return statement
 
     def _maybe_prune(self, now: int) -> None:
-        with self._lock:
-            if now < self._next_prune:
-                return
-            self._next_prune = now + PRUNE_EVERY_S
+        if not self._prune.due(now):
+            return
         with self._tx() as conn:
             conn.execute(SEEN_JTI.delete().where(SEEN_JTI.c.expires_at < now))
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.auth.replay import MemoryReplayCache, ReplayCache
-from gateway.store.seen_jti import PRUNE_EVERY_S, SqlReplayCache
+from gateway.store.prune import PRUNE_EVERY_S
+from gateway.store.seen_jti import SqlReplayCache
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
