@@ -127,16 +127,19 @@ def test_reading_requires_a_client_scope_or_a_peer_assertion(consortium: Consort
 
 
 def test_metrics_expose_requests_ledger_and_checkpoints(consortium: Consortium, token: str) -> None:
+    def metrics() -> tuple[str, dict[str, str]]:
+        text = httpx.get(f"{consortium.urls[HOSPITAL]}/metrics", timeout=30).text
+        lines = (line for line in text.splitlines() if line and not line.startswith("#"))
+        return text, dict(line.rsplit(" ", 1) for line in lines)
+
+    ok = 'medgate_http_requests_total{method="GET",route="/ledger/head",status="200"}'
+    unmatched = 'medgate_http_requests_total{method="GET",route="<unmatched>",status="404"}'
+    _, before = metrics()
     get(consortium, "/ledger/head", token)
     get(consortium, "/no/such/route")
-    text = httpx.get(f"{consortium.urls[HOSPITAL]}/metrics", timeout=30).text
-    samples = dict(
-        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
-    )
-    ok = 'medgate_http_requests_total{method="GET",route="/ledger/head",status="200"}'
-    assert int(samples[ok]) >= 1
-    unmatched = 'medgate_http_requests_total{method="GET",route="<unmatched>",status="404"}'
-    assert int(samples[unmatched]) >= 1
+    text, samples = metrics()
+    assert int(samples[ok]) == int(before.get(ok, "0")) + 1
+    assert int(samples[unmatched]) == int(before.get(unmatched, "0")) + 1
     assert int(samples["medgate_ledger_height"]) >= 1
     assert int(samples["medgate_ledger_tree_size"]) >= 6
     assert int(samples["medgate_ordering_lag"]) >= 0

@@ -45,6 +45,7 @@ def test_one_line_per_request_with_template_status_member_and_request_id(
 ) -> None:
     caplog.set_level(logging.INFO)
     with serve(_app(settings, clock)) as url, httpx.Client(base_url=url) as http:
+        caplog.clear()  # serve's own warm-up request is not this test's
         token = fetch_token(http, member, clock.now)
         found = http.get(
             f"/fhir/Patient?identifier=urn:x|{SECRET_MRN}",
