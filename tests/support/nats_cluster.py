@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ledger.ordering.nats_config import ServerSettings, render_server_config
+from tests.support.ports import free_ports
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "server.conf.template"
 READY_TIMEOUT_S = 30.0
@@ -39,10 +39,8 @@ def nats_server_binary() -> str:
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 now (the OS picks it; a tiny race remains, reported loudly)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1 now (tests.support.ports: below the ephemeral range)."""
+    return free_ports(1)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,23 +19,33 @@ def _free(port: int) -> bool:
     return True
 
 
+_handed: set[int] = set()
+"""Ports this process handed out already: never handed out twice (a caller may bind late)."""
+
+
 def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
-    """``count`` ports free right now (a later bind can still race another process)."""
-    if not consecutive:
-        socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-        try:
-            for sock in socks:
-                sock.bind(("127.0.0.1", 0))
-            return [sock.getsockname()[1] for sock in socks]
-        finally:
-            for sock in socks:
-                sock.close()
-    # A random start, so that test runs side by side (helpers, CI jobs) do not race for the same
-    # block; the scan wraps around once and so stays bounded.
+    """``count`` ports free right now, from below the ephemeral range (a later bind can still race
+    another test process, never the kernel's choice of a port for an outgoing connection: the
+    ports ``bind(0)`` gives are in the ephemeral range, where CI once saw a NATS node lose its
+    port to a connection between finding and binding it)."""
+    if len(_handed) > (HIGH - LOW) // 3:  # long since bound or given up: forget them
+        _handed.clear()
     span = HIGH - LOW - count
-    start = random.randrange(span)  # not a secret, only a spread
-    for offset in range(0, span, count + 7):
+    start = random.randrange(span)  # not a secret, only a spread between side-by-side runs
+    if not consecutive:
+        found: list[int] = []
+        for offset in range(span):  # bounded: one pass over the range
+            port = LOW + (start + offset * 7919) % span  # a prime stride: spread, no repeats
+            if port not in _handed and _free(port):
+                found.append(port)
+                if len(found) == count:
+                    _handed.update(found)
+                    return found
+        raise RuntimeError(f"no {count} free loopback ports")
+    for offset in range(0, span, count + 7):  # bounded scan, wrapping around once
         base = LOW + (start + offset) % span
-        if all(_free(base + i) for i in range(count)):
-            return list(range(base, base + count))
+        block = range(base, base + count)
+        if not _handed.intersection(block) and all(_free(port) for port in block):
+            _handed.update(block)
+            return list(block)
     raise RuntimeError(f"no {count} consecutive free loopback ports")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL
+
+from tests.support.ports import free_ports
 
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DSN_ENV = "MEDGATE_TEST_PG_DSN"
@@ -153,10 +154,7 @@ def _run(user: pwd.struct_passwd | None, argv: Sequence[str]) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def _sqlalchemy_url(server: str, database: str) -> str:

@@ -7,7 +7,6 @@ recipient's own key."""
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -35,6 +34,7 @@ from tests.e2e import records
 from tests.gateway.audit.harness import run_async
 from tests.gateway.member import token_form
 from tests.gateway.serve import serve
+from tests.support.ports import free_ports
 
 CUSTODIAN = "hospital-a"
 MEMBERS = [
@@ -172,10 +172,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def patient(mrn: str) -> dict[str, Any]:
