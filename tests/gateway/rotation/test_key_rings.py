@@ -131,11 +131,7 @@ def test_directory_accepts_a_retired_key_until_the_retiring_ts_plus_the_overlap(
     world, chain = three_orgs()
     old = world.keys[HOSPITAL]
     new = generate_signing_key()
-    body = {
-        "org": HOSPITAL,
-        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-    }
+    body = world.rotation(HOSPITAL, new)
     retired_ms = T * 1000
     leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=retired_ms)
     assert chain.submit(leaf) == C.VALID
@@ -177,11 +173,7 @@ def test_directory_overlap_runs_from_the_block_that_committed_the_retirement() -
     block that committed it is recent; the overlap starts at the block's ts."""
     world, chain = three_orgs()
     old = world.keys[HOSPITAL]
-    body = {
-        "org": HOSPITAL,
-        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-    }
+    body = world.rotation(HOSPITAL, generate_signing_key())
     proposed, committed = T * 1000, T * 1000 + 3_600_000
     leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=proposed)
     assert chain.submit(leaf) == C.VALID
@@ -204,12 +196,7 @@ def test_directory_overlap_runs_from_the_block_that_committed_the_retirement() -
 def test_directory_grants_a_compromised_key_no_overlap() -> None:
     world, chain = three_orgs()
     old = world.keys[HOSPITAL]
-    body = {
-        "org": HOSPITAL,
-        "add_signing_key": world.record(HOSPITAL, key=generate_signing_key())["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-        "compromised": True,
-    }
+    body = world.rotation(HOSPITAL, generate_signing_key(), compromised=True)
     leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=T * 1000)
     assert chain.submit(leaf) == C.VALID
     directory = LedgerDirectory(chain.state, clock_ms=lambda: T * 1000, overlap_ms=30_000)

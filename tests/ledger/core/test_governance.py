@@ -108,11 +108,7 @@ def test_key_rotation_takes_effect_from_the_next_entry() -> None:
     world, chain = three_orgs()
     old = world.keys[HOSPITAL]
     new = generate_signing_key()
-    body = {
-        "org": HOSPITAL,
-        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-    }
+    body = world.rotation(HOSPITAL, new)
     # Signed with the key it retires: valid, since the key is still active at this entry.
     assert (
         chain.submit(world.entry("member.update", HOSPITAL, body, endorsers=[INSURER])) == C.VALID
@@ -165,11 +161,7 @@ def test_retiring_the_last_key_or_a_retired_key() -> None:
     )
     assert chain.submit(last) == C.BAD_BODY
     new = generate_signing_key()
-    rotate = {
-        "org": INSURER,
-        "add_signing_key": world.record(INSURER, key=new)["signing_keys"][0],
-        "retire_kid": old_kid,
-    }
+    rotate = world.rotation(INSURER, new)
     assert (
         chain.submit(world.entry("member.update", INSURER, rotate, endorsers=[AGENCY])) == C.VALID
     )
@@ -327,11 +319,7 @@ def test_endorsements_by_retired_keys_or_removed_members_do_not_count() -> None:
     world, chain = three_orgs({"rule": "K_OF_N", "k": 2})
     old = world.keys[INSURER]
     new = generate_signing_key()
-    rotate = {
-        "org": INSURER,
-        "add_signing_key": world.record(INSURER, key=new)["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-    }
+    rotate = world.rotation(INSURER, new)
     assert (
         chain.submit(world.entry("member.update", INSURER, rotate, endorsers=[AGENCY])) == C.VALID
     )
@@ -393,11 +381,7 @@ def test_retirement_records_the_retiring_entrys_ts_golden() -> None:
     world, chain = three_orgs()
     old_kid = kid_of(world.keys[HOSPITAL].public_key())
     new = generate_signing_key()
-    body = {
-        "org": HOSPITAL,
-        "add_signing_key": world.record(HOSPITAL, key=new)["signing_keys"][0],
-        "retire_kid": old_kid,
-    }
+    body = world.rotation(HOSPITAL, new)
     leaf = world.entry("member.update", HOSPITAL, body, endorsers=[INSURER], ts=1_812_345_678_901)
     index = len(chain.leaves)
     assert index == 1  # after the genesis

@@ -33,11 +33,7 @@ def test_key_resolver_knows_retired_keys_but_active_signing_key_does_not() -> No
     world, chain = three_orgs()
     old = world.keys[INSURER]
     new = generate_signing_key()
-    body = {
-        "org": INSURER,
-        "add_signing_key": world.record(INSURER, key=new)["signing_keys"][0],
-        "retire_kid": kid_of(old.public_key()),
-    }
+    body = world.rotation(INSURER, new)
     assert chain.submit(world.entry("member.update", INSURER, body, endorsers=[AGENCY])) == C.VALID
     resolver = key_resolver(chain.state)
     loaded = resolver(kid_of(old.public_key()))

@@ -100,6 +100,19 @@ class World:
         public = (key or self.keys[org]).public_key()
         return member_record(org, self.roles[org], org.title(), f"https://{org}.test", [public])
 
+    def rotation(
+        self, org: OrgId, new: ec.EllipticCurvePrivateKey, *, compromised: bool = False
+    ) -> dict[str, Any]:
+        """The ``member.update`` body that adds ``new`` to ``org`` and retires its genesis key."""
+        body: dict[str, Any] = {
+            "org": org,
+            "add_signing_key": self.record(org, key=new)["signing_keys"][0],
+            "retire_kid": kid_of(self.keys[org].public_key()),
+        }
+        if compromised:
+            body["compromised"] = True
+        return body
+
     def next(self) -> tuple[int, str]:
         self.counter += 1
         return 1_700_000_000_000 + self.counter, nonce_from_bytes(self.counter.to_bytes(16, "big"))
